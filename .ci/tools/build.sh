@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Build the test bed's tools from pinned Go modules into a per-version cache.
+# Usage: build.sh [tool...]   (default: all). Prints the bin dir of each tool.
+# A tool already in the cache is not rebuilt, so a warm run costs seconds.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=versions.env
+source "$here/versions.env"
+CACHE="${OPENSHELL_TOOLS_CACHE:-$HOME/.cache/openshell-ci}"
+export CGO_ENABLED=0 GOFLAGS="-trimpath" GOTOOLCHAIN=local
+mkdir -p "$CACHE/bin"
+
+log() { printf '[tools] %s\n' "$*" >&2; }
+
+# go_install NAME VERSION PKG... : `go install` outside any module (pinned by @version).
+go_install() {
+  local name="$1" version="$2"; shift 2
+  local dest="$CACHE/bin/$name-$version"
+  if [[ -f "$dest/.complete" ]]; then echo "$dest"; return; fi
+  log "building $name $version"
+  local start=$SECONDS
+  rm -rf "$dest"; mkdir -p "$dest"
+  local pkg
+  for pkg in "$@"; do GOBIN="$dest" go install -ldflags="-s -w" "$pkg@$version" >&2; done
+  touch "$dest/.complete"
+  log "built $name $version in $((SECONDS - start))s"
+  echo "$dest"
+}
+
+# kube VERSION: the control plane and kubectl. k8s.io/kubernetes needs `replace`
+# lines for its staging modules, so it is built inside a generated module.
+kube() {
+  local version="$1" dest="$CACHE/bin/kube-$1"
+  if [[ -f "$dest/.complete" ]]; then echo "$dest"; return; fi
+  log "building kubernetes $version (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl)"
+  local start=$SECONDS work="$CACHE/src/kube-$version"
+  rm -rf "$dest" "$work"; mkdir -p "$dest" "$work"
+  local minor="v0.${version#v1.}"
+  {
+    echo "module openshell.dev/tools/kube"
+    echo "go 1.24"
+    echo "require k8s.io/kubernetes $version"
+    echo "replace ("
+    local m
+    for m in api apiextensions-apiserver apimachinery apiserver cli-runtime client-go cloud-provider \
+      cluster-bootstrap code-generator component-base component-helpers controller-manager cri-api \
+      cri-client csi-translation-lib dynamic-resource-allocation endpointslice externaljwt kms \
+      kube-aggregator kube-controller-manager kube-proxy kube-scheduler kubectl kubelet \
+      metrics mount-utils pod-security-admission sample-apiserver sample-cli-plugin sample-controller \
+      legacy-cloud-providers sample-apiserver; do
+      echo "  k8s.io/$m => k8s.io/$m $minor"
+    done
+    echo ")"
+  } > "$work/go.mod"
+  cat > "$work/tools.go" <<'GO'
+//go:build tools
+
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubectl/pkg/cmd"
+)
+GO
+  # Drop replace lines for staging modules this release does not have.
+  (cd "$work" && GOFLAGS=-mod=mod go mod download k8s.io/kubernetes >&2)
+  local gomod; gomod="$(cd "$work" && go mod download -json "k8s.io/kubernetes@$version" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
+  local keep
+  keep="$(grep -oE '^\s*k8s.io/[a-z0-9-]+ => ./staging' "$gomod" | awk '{print $1}' | sort -u)"
+  awk -v keep="$keep" 'BEGIN{n=split(keep,k,"\n"); for(i=1;i<=n;i++) ok[k[i]]=1}
+    /=>/ { if (!($1 in ok)) next } { print }' "$work/go.mod" > "$work/go.mod.new" && mv "$work/go.mod.new" "$work/go.mod"
+  (cd "$work" && go mod tidy -e >&2 2>&1 | tail -5 >&2 || true)
+  local cmd
+  for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    (cd "$work" && go build -ldflags="-s -w -checklinkname=0 -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/client-go/pkg/version.gitVersion=$version" \
+      -o "$dest/$cmd" "k8s.io/kubernetes/cmd/$cmd" >&2)
+    log "  $cmd done ($((SECONDS - start))s)"
+  done
+  touch "$dest/.complete"
+  log "built kubernetes $version in $((SECONDS - start))s"
+  echo "$dest"
+}
+
+build_one() {
+  case "$1" in
+    kube-new) kube "$KUBE_NEW_VERSION" ;;
+    kube-old) kube "$KUBE_OLD_VERSION" ;;
+    etcd) go_install etcd "$ETCD_VERSION" go.etcd.io/etcd/server/v3 ;;
+    kwok) go_install kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl ;;
+    helm) go_install helm "$HELM_VERSION" helm.sh/helm/v4/cmd/helm ;;
+    skaffold) go_install skaffold "$SKAFFOLD_VERSION" github.com/GoogleContainerTools/skaffold/v2 ;;
+    k3d) go_install k3d "$K3D_VERSION" github.com/k3d-io/k3d/v5 ;;
+    *) log "unknown tool: $1 (known: kube-new kube-old etcd kwok helm skaffold k3d)"; return 2 ;;
+  esac
+}
+
+tools=("$@")
+[[ ${#tools[@]} -gt 0 ]] || tools=(helm etcd kwok kube-new kube-old skaffold)
+for t in "${tools[@]}"; do build_one "$t"; done

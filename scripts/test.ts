@@ -1,0 +1,81 @@
+// The one test command: type-check, then each tier with node:test, then one
+// closing line over all of them. `node scripts/test.ts [tier...]` runs a subset.
+//   unit   pure logic and exact commands (no engine, no cluster)
+//   chart  the Helm chart rendered with real helm
+//   e2e    the tasks against a real Docker engine, registry and API server
+// A tier whose tools are absent still runs: its tests skip, printing why.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+
+const root = join(import.meta.dirname, '..');
+const tiers = ['unit', 'chart', 'e2e'] as const;
+type Tier = (typeof tiers)[number];
+
+function filesOf(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .flatMap((name) => {
+      const path = join(dir, name);
+      return statSync(path).isDirectory() ? filesOf(path) : name.endsWith('.test.ts') ? [path] : [];
+    })
+    .sort();
+}
+
+const wanted = process.argv.slice(2);
+for (const w of wanted) {
+  if (!(tiers as readonly string[]).includes(w) && w !== 'typecheck') {
+    console.error(`unknown tier "${w}"; allowed: typecheck, ${tiers.join(', ')}`);
+    process.exit(2);
+  }
+}
+const runTier = (t: string) => wanted.length === 0 || wanted.includes(t);
+const totals = { passed: 0, failed: 0, skipped: 0, todo: 0 };
+const timings: string[] = [];
+let failedSteps = 0;
+
+if (runTier('typecheck')) {
+  const start = Date.now();
+  const tsc = spawnSync(join(root, 'node_modules/.bin/tsc'), ['--noEmit', '-p', root], { stdio: 'inherit' });
+  timings.push(`typecheck ${((Date.now() - start) / 1000).toFixed(1)}s`);
+  if (tsc.status !== 0) {
+    console.error('typecheck failed');
+    failedSteps++;
+  }
+}
+
+const scratch = mkdtempSync(join(tmpdir(), 'openshell-test-'));
+for (const tier of tiers) {
+  if (!runTier(tier)) continue;
+  const files = filesOf(join(root, 'test', tier));
+  if (files.length === 0) continue;
+  const summaryFile = join(scratch, `${tier}.json`);
+  const start = Date.now();
+  console.log(`\n== ${tier}: ${files.length} file(s)`);
+  const result = spawnSync(
+    process.execPath,
+    [
+      '--test',
+      // e2e suites share one cluster and one registry: run their files one at a time.
+      `--test-concurrency=${tier === 'e2e' ? 1 : 2}`,
+      '--test-reporter=spec',
+      '--test-reporter-destination=stdout',
+      `--test-reporter=${join(root, 'test/support/summary-reporter.ts')}`,
+      `--test-reporter-destination=${summaryFile}`,
+      ...files.map((f) => relative(root, f)),
+    ],
+    { cwd: root, stdio: 'inherit', env: { ...process.env, OPENSHELL_TEST_TIER: tier } },
+  );
+  timings.push(`${tier} ${((Date.now() - start) / 1000).toFixed(1)}s`);
+  if (existsSync(summaryFile)) {
+    const counts = JSON.parse(readFileSync(summaryFile, 'utf8')) as typeof totals;
+    for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += counts[k];
+  }
+  if (result.status !== 0) failedSteps++;
+}
+
+console.log(`\ntimings: ${timings.join(', ')}`);
+if (failedSteps > 0 && totals.failed === 0) totals.failed = failedSteps;
+console.log(`${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+process.exit(failedSteps > 0 ? 1 : 0);
