@@ -1,0 +1,38 @@
+// A cluster provider: one small "admin" per cluster product behind a common
+// interface (after ctlptl), so up, down, bootstrap and status run unchanged
+// against k3d, a local kwok control plane, or any existing kubeconfig context.
+import type { TaskContext } from '../task.ts';
+
+export interface ClusterState {
+  /** The cluster exists (possibly stopped). */
+  exists: boolean;
+  /** Its API server answers. */
+  running: boolean;
+  /** One line for status, e.g. "k3d: 1 server, 1 agent" or "kwok: stopped". */
+  detail: string;
+}
+
+export interface RegistryEndpoints {
+  /** Where the host pushes, e.g. localhost:5000. */
+  host: string;
+  /** Where pods pull from, e.g. openshell-registry:5000. */
+  cluster: string;
+}
+
+export interface ClusterProvider {
+  readonly name: 'k3d' | 'kwok' | 'existing';
+  /** Tools this provider runs (checked by doctor and before create). */
+  readonly tools: string[];
+  /** Whether it needs a container engine (k3d does; kwok and existing do not). */
+  readonly needsEngine: boolean;
+  state(ctx: TaskContext): Promise<ClusterState>;
+  /** Create the cluster (and its registry); only called when state() says it does not exist. */
+  create(ctx: TaskContext): Promise<void>;
+  /** Start an existing, stopped cluster. */
+  start(ctx: TaskContext): Promise<void>;
+  /** Delete the cluster and what create made; a no-op when absent. */
+  delete(ctx: TaskContext): Promise<void>;
+  /** The admin kubeconfig of the cluster as YAML, with our context/cluster/user names. */
+  kubeconfig(ctx: TaskContext): Promise<string>;
+  registry(ctx: TaskContext): RegistryEndpoints;
+}

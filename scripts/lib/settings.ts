@@ -1,0 +1,234 @@
+// Every user-facing setting in one typed place: defaults, then `.env`, then the
+// environment. Each value is validated; a bad one is a SettingsError (exit 2)
+// that names the setting, the value and what is allowed.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parse as parseDotenv } from 'dotenv';
+
+export const SIDELOAD_METHODS = ['image-volume', 'init-container'] as const;
+export type SideloadMethod = (typeof SIDELOAD_METHODS)[number];
+export const PROVIDERS = ['k3d', 'kwok', 'existing'] as const;
+export type ProviderName = (typeof PROVIDERS)[number];
+export const ENGINES = ['docker', 'podman'] as const;
+export type EngineName = (typeof ENGINES)[number];
+
+/** NodePort the gateway Service uses in values.dev.yaml; the k3d load balancer maps the HTTP port to it. */
+export const GATEWAY_NODE_PORT = 30051;
+
+export interface Settings {
+  cluster: string;
+  agents: number;
+  httpPort: number;
+  registryPort: number;
+  registryName: string;
+  kubeconfig: string;
+  mergeKubeconfig: boolean;
+  provider: ProviderName;
+  context: string;
+  sourceDir: string | undefined;
+  engine: EngineName | undefined;
+  k3sImage: string;
+  namespace: string;
+  sandboxNamespace: string;
+  release: string;
+  sideloadMethod: SideloadMethod | undefined;
+  agentSandboxVersion: string;
+  agentSandboxManifest: string;
+  timeoutSec: number;
+  gatewayCommand: string;
+  /** Where each value came from, for status and doctor. */
+  origin: Record<string, 'default' | '.env' | 'environment'>;
+}
+
+export class SettingsError extends Error {
+  readonly exitCode = 2;
+}
+
+export interface SettingSpec {
+  name: string;
+  default: string;
+  describe: string;
+}
+
+export const AGENT_SANDBOX_VERSION = 'v0.1.1';
+export const K3S_IMAGE = 'rancher/k3s:v1.35.1-k3s1';
+
+/** The settings table, in README order. Defaults are strings, as in the environment. */
+export const SETTINGS: SettingSpec[] = [
+  { name: 'OPENSHELL_DEV_CLUSTER', default: 'openshell-dev', describe: 'Cluster name (DNS label, at most 32 characters: k3d\'s limit)' },
+  { name: 'OPENSHELL_DEV_CLUSTER_PROVIDER', default: 'k3d', describe: 'k3d (k3s in containers), kwok (local control plane with simulated nodes) or existing (any kubeconfig context)' },
+  { name: 'OPENSHELL_DEV_AGENTS', default: '1', describe: 'k3d agent nodes (0–9)' },
+  { name: 'OPENSHELL_DEV_HTTP_PORT', default: '8080', describe: `Host port mapped to the gateway NodePort ${GATEWAY_NODE_PORT}` },
+  { name: 'OPENSHELL_DEV_REGISTRY_PORT', default: '5000', describe: 'Host port of the local registry (localhost:<port>)' },
+  { name: 'OPENSHELL_DEV_REGISTRY_NAME', default: 'openshell-registry', describe: 'Registry host name seen from pods (<name>:5000)' },
+  { name: 'OPENSHELL_DEV_KUBECONFIG', default: '~/.kube/k3d-openshell-dev.yaml', describe: 'The cluster\'s own kubeconfig file' },
+  { name: 'OPENSHELL_DEV_MERGE_KUBECONFIG', default: 'false', describe: 'Also merge our entries into your default kubeconfig (atomic, with a backup)' },
+  { name: 'OPENSHELL_DEV_CONTEXT', default: '', describe: 'existing provider: the context to use (default: the current one)' },
+  { name: 'OPENSHELL_SOURCE_DIR', default: '', describe: 'The OpenShell checkout (default: the repository this kit lives in)' },
+  { name: 'CONTAINER_ENGINE', default: '', describe: 'docker or podman (default: detected)' },
+  { name: 'OPENSHELL_DEV_K3S_IMAGE', default: K3S_IMAGE, describe: 'k3s image for k3d (1.35+ for image volumes)' },
+  { name: 'OPENSHELL_DEV_NAMESPACE', default: 'openshell', describe: 'Namespace of the gateway and its Helm release' },
+  { name: 'OPENSHELL_SANDBOX_NAMESPACE', default: 'openshell', describe: 'Namespace of sandbox pods' },
+  { name: 'OPENSHELL_DEV_RELEASE', default: 'openshell', describe: 'Helm release name' },
+  { name: 'OPENSHELL_SUPERVISOR_SIDELOAD_METHOD', default: '', describe: 'image-volume, init-container, or empty to choose by cluster version (1.35+ → image-volume)' },
+  { name: 'OPENSHELL_DEV_AGENT_SANDBOX_VERSION', default: AGENT_SANDBOX_VERSION, describe: 'agent-sandbox release applied by bootstrap' },
+  { name: 'OPENSHELL_DEV_AGENT_SANDBOX_MANIFEST', default: '', describe: 'URL or local file of the agent-sandbox manifest (default: the pinned release\'s)' },
+  { name: 'OPENSHELL_DEV_TIMEOUT', default: '300', describe: 'Seconds any single wait may take' },
+  { name: 'OPENSHELL_DEV_GATEWAY_COMMAND', default: 'cargo run -p openshell-server --', describe: 'Command the gateway task runs in the OpenShell checkout' },
+];
+
+export function agentSandboxManifestUrl(version: string): string {
+  return `https://github.com/kubernetes-sigs/agent-sandbox/releases/download/${version}/manifest.yaml`;
+}
+
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Directory holding `.env` (default: the kit's root). */
+  root?: string;
+  home?: string;
+}
+
+export const KIT_ROOT = resolve(import.meta.dirname, '..', '..');
+
+/** Raw values with their origin: defaults, then .env, then the environment. */
+export function rawSettings(opts: LoadOptions = {}): Map<string, { value: string; origin: 'default' | '.env' | 'environment' }> {
+  const env = opts.env ?? process.env;
+  const dotenvPath = join(opts.root ?? KIT_ROOT, '.env');
+  let fromFile: Record<string, string> = {};
+  if (existsSync(dotenvPath)) {
+    try {
+      fromFile = parseDotenv(readFileSync(dotenvPath));
+    } catch (err) {
+      throw new SettingsError(`${dotenvPath} cannot be read: ${(err as Error).message}`);
+    }
+  }
+  const out = new Map<string, { value: string; origin: 'default' | '.env' | 'environment' }>();
+  for (const spec of SETTINGS) {
+    const fromEnv = env[spec.name];
+    if (fromEnv !== undefined) out.set(spec.name, { value: fromEnv, origin: 'environment' });
+    else if (fromFile[spec.name] !== undefined) out.set(spec.name, { value: fromFile[spec.name]!, origin: '.env' });
+    else out.set(spec.name, { value: spec.default, origin: 'default' });
+  }
+  return out;
+}
+
+function bad(name: string, value: string, allowed: string): never {
+  throw new SettingsError(`${name}=${JSON.stringify(value)} is not valid: ${allowed}`);
+}
+
+function oneOf<T extends string>(name: string, value: string, allowed: readonly T[], allowEmpty: boolean): T | undefined {
+  const v = value.trim();
+  if (v === '' && allowEmpty) return undefined;
+  if ((allowed as readonly string[]).includes(v)) return v as T;
+  return bad(name, value, `allowed values are ${allowed.join(', ')}${allowEmpty ? ', or empty' : ''}`);
+}
+
+function integer(name: string, value: string, min: number, max: number, what: string): number {
+  const v = value.trim();
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) return bad(name, value, `must be ${what} (${min}–${max})`);
+  return Number(v);
+}
+
+function boolean(name: string, value: string): boolean {
+  const v = value.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['', '0', 'false', 'no', 'off'].includes(v)) return false;
+  return bad(name, value, 'must be true or false');
+}
+
+const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+function label(name: string, value: string, max: number): string {
+  if (!dnsLabel.test(value) || value.length > max) {
+    return bad(name, value, `must be lowercase letters, digits and '-', starting and ending with a letter or digit, at most ${max} characters`);
+  }
+  return value;
+}
+
+function expandHome(path: string, home: string): string {
+  return path === '~' ? home : path.startsWith('~/') ? join(home, path.slice(2)) : path;
+}
+
+export function loadSettings(opts: LoadOptions = {}): Settings {
+  const raw = rawSettings(opts);
+  const home = opts.home ?? homedir();
+  const get = (n: string) => raw.get(n)!.value;
+  const origin = Object.fromEntries([...raw].map(([k, v]) => [k, v.origin]));
+
+  const cluster = label('OPENSHELL_DEV_CLUSTER', get('OPENSHELL_DEV_CLUSTER'), 32);
+  const provider = oneOf('OPENSHELL_DEV_CLUSTER_PROVIDER', get('OPENSHELL_DEV_CLUSTER_PROVIDER'), PROVIDERS, false)!;
+  const agents = integer('OPENSHELL_DEV_AGENTS', get('OPENSHELL_DEV_AGENTS'), 0, 9, 'a whole number of agent nodes');
+  const httpPort = integer('OPENSHELL_DEV_HTTP_PORT', get('OPENSHELL_DEV_HTTP_PORT'), 1, 65535, 'a TCP port number');
+  const registryPort = integer('OPENSHELL_DEV_REGISTRY_PORT', get('OPENSHELL_DEV_REGISTRY_PORT'), 1, 65535, 'a TCP port number');
+  if (httpPort === registryPort) {
+    bad('OPENSHELL_DEV_REGISTRY_PORT', String(registryPort), `must differ from OPENSHELL_DEV_HTTP_PORT (${httpPort})`);
+  }
+  const registryName = label('OPENSHELL_DEV_REGISTRY_NAME', get('OPENSHELL_DEV_REGISTRY_NAME'), 63);
+
+  const kubeconfigRaw = get('OPENSHELL_DEV_KUBECONFIG').trim();
+  const kubeconfig = resolve(expandHome(kubeconfigRaw, home));
+  if (kubeconfigRaw === '' || (existsSync(kubeconfig) && statSync(kubeconfig).isDirectory())) {
+    bad('OPENSHELL_DEV_KUBECONFIG', kubeconfigRaw, 'must be the path of a file (it is created if absent)');
+  }
+
+  const sourceRaw = get('OPENSHELL_SOURCE_DIR').trim();
+  let sourceDir: string | undefined;
+  if (sourceRaw !== '') {
+    sourceDir = resolve(expandHome(sourceRaw, home));
+    if (!existsSync(sourceDir) || !statSync(sourceDir).isDirectory()) {
+      bad('OPENSHELL_SOURCE_DIR', sourceRaw, 'must be an existing directory: the OpenShell checkout');
+    }
+  }
+
+  const manifestRaw = get('OPENSHELL_DEV_AGENT_SANDBOX_MANIFEST').trim();
+  const agentSandboxVersion = get('OPENSHELL_DEV_AGENT_SANDBOX_VERSION').trim();
+  if (!/^v\d+\.\d+\.\d+(-[\w.]+)?$/.test(agentSandboxVersion)) {
+    bad('OPENSHELL_DEV_AGENT_SANDBOX_VERSION', agentSandboxVersion, 'must be a release tag such as v0.1.1');
+  }
+  let agentSandboxManifest = manifestRaw || agentSandboxManifestUrl(agentSandboxVersion);
+  if (manifestRaw !== '' && !/^https?:\/\//.test(manifestRaw)) {
+    agentSandboxManifest = resolve(expandHome(manifestRaw, home));
+    if (!existsSync(agentSandboxManifest) || !statSync(agentSandboxManifest).isFile()) {
+      bad('OPENSHELL_DEV_AGENT_SANDBOX_MANIFEST', manifestRaw, 'must be an http(s) URL or an existing file');
+    }
+  }
+
+  const k3sImage = get('OPENSHELL_DEV_K3S_IMAGE').trim();
+  if (!/^[\w.\-/:@]+$/.test(k3sImage) || !k3sImage.includes(':')) {
+    bad('OPENSHELL_DEV_K3S_IMAGE', k3sImage, 'must be an image reference with a tag, such as ' + K3S_IMAGE);
+  }
+  const gatewayCommand = get('OPENSHELL_DEV_GATEWAY_COMMAND').trim();
+  if (gatewayCommand === '') bad('OPENSHELL_DEV_GATEWAY_COMMAND', gatewayCommand, 'must be a command line');
+
+  return {
+    cluster,
+    agents,
+    httpPort,
+    registryPort,
+    registryName,
+    kubeconfig,
+    mergeKubeconfig: boolean('OPENSHELL_DEV_MERGE_KUBECONFIG', get('OPENSHELL_DEV_MERGE_KUBECONFIG')),
+    provider,
+    context: get('OPENSHELL_DEV_CONTEXT').trim(),
+    sourceDir,
+    engine: oneOf('CONTAINER_ENGINE', get('CONTAINER_ENGINE'), ENGINES, true),
+    k3sImage,
+    namespace: label('OPENSHELL_DEV_NAMESPACE', get('OPENSHELL_DEV_NAMESPACE'), 63),
+    sandboxNamespace: label('OPENSHELL_SANDBOX_NAMESPACE', get('OPENSHELL_SANDBOX_NAMESPACE'), 63),
+    release: label('OPENSHELL_DEV_RELEASE', get('OPENSHELL_DEV_RELEASE'), 53),
+    sideloadMethod: oneOf('OPENSHELL_SUPERVISOR_SIDELOAD_METHOD', get('OPENSHELL_SUPERVISOR_SIDELOAD_METHOD'), SIDELOAD_METHODS, true),
+    agentSandboxVersion,
+    agentSandboxManifest,
+    timeoutSec: integer('OPENSHELL_DEV_TIMEOUT', get('OPENSHELL_DEV_TIMEOUT'), 1, 86400, 'a number of seconds'),
+    gatewayCommand,
+    origin,
+  };
+}
+
+/** Names derived from the cluster name, as k3d spells them. */
+export function kubeNames(s: Pick<Settings, 'cluster' | 'provider'>): { context: string; cluster: string; user: string } {
+  const prefix = s.provider === 'kwok' ? 'kwok' : 'k3d';
+  const name = `${prefix}-${s.cluster}`;
+  return { context: name, cluster: name, user: `admin@${name}` };
+}
+
