@@ -37,6 +37,10 @@ export interface Settings {
   agentSandboxManifest: string;
   timeoutSec: number;
   gatewayCommand: string;
+  /** Label selector of the sandbox pods the sideload task hot-swaps into. */
+  sandboxSelector: string;
+  /** Command that builds the supervisor binary in the OpenShell checkout. */
+  supervisorBuildCommand: string;
   /** Where each value came from, for status and doctor. */
   origin: Record<string, 'default' | '.env' | 'environment'>;
 }
@@ -76,6 +80,8 @@ export const SETTINGS: SettingSpec[] = [
   { name: 'OPENSHELL_DEV_AGENT_SANDBOX_MANIFEST', default: '', describe: 'URL or local file of the agent-sandbox manifest (default: the pinned release\'s)' },
   { name: 'OPENSHELL_DEV_TIMEOUT', default: '300', describe: 'Seconds any single wait may take' },
   { name: 'OPENSHELL_DEV_GATEWAY_COMMAND', default: 'cargo run -p openshell-server --', describe: 'Command the gateway task runs in the OpenShell checkout' },
+  { name: 'OPENSHELL_DEV_SANDBOX_SELECTOR', default: 'openshell.ai/managed-by=openshell', describe: 'Label selector of the sandbox pods `k8s:dev:sideload` hot-swaps the supervisor into' },
+  { name: 'OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND', default: 'cargo build --release -p openshell-sandbox', describe: 'Command `k8s:dev:sideload` runs in the OpenShell checkout to build the supervisor (binary: target/release/openshell-sandbox)' },
 ];
 
 export function agentSandboxManifestUrl(version: string): string {
@@ -145,6 +151,35 @@ function label(name: string, value: string, max: number): string {
   return value;
 }
 
+// A Kubernetes label selector: comma-separated requirements, each `key`, `!key`,
+// `key=value`, `key==value`, `key!=value`, `key in (a,b)` or `key notin (a,b)`.
+// Never empty: an empty selector would match every pod in the namespace.
+const labelKey = String.raw`(?:[a-z0-9]([-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?`;
+const labelValue = String.raw`(?:[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?`;
+const requirement = new RegExp(
+  String.raw`^\s*(?:!\s*${labelKey}|${labelKey}\s*(?:(?:==|!=|=)\s*${labelValue}|\s(?:in|notin)\s*\(\s*${labelValue}(?:\s*,\s*${labelValue})*\s*\))?)\s*$`,
+);
+export function labelSelector(name: string, value: string): string {
+  const v = value.trim();
+  // Split on commas outside parentheses.
+  const parts: string[] = [];
+  let depth = 0;
+  let cur = '';
+  for (const ch of v) {
+    if (ch === '(') depth++;
+    if (ch === ')') depth--;
+    if (ch === ',' && depth === 0) {
+      parts.push(cur);
+      cur = '';
+    } else cur += ch;
+  }
+  parts.push(cur);
+  if (v === '' || depth !== 0 || !parts.every((p) => requirement.test(p))) {
+    return bad(name, value, 'must be a non-empty Kubernetes label selector, such as openshell.ai/managed-by=openshell or app in (a,b),tier!=x');
+  }
+  return v;
+}
+
 function expandHome(path: string, home: string): string {
   return path === '~' ? home : path.startsWith('~/') ? join(home, path.slice(2)) : path;
 }
@@ -199,6 +234,9 @@ export function loadSettings(opts: LoadOptions = {}): Settings {
   }
   const gatewayCommand = get('OPENSHELL_DEV_GATEWAY_COMMAND').trim();
   if (gatewayCommand === '') bad('OPENSHELL_DEV_GATEWAY_COMMAND', gatewayCommand, 'must be a command line');
+  const sandboxSelector = labelSelector('OPENSHELL_DEV_SANDBOX_SELECTOR', get('OPENSHELL_DEV_SANDBOX_SELECTOR'));
+  const supervisorBuildCommand = get('OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND').trim();
+  if (supervisorBuildCommand === '') bad('OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND', supervisorBuildCommand, 'must be a command line');
 
   return {
     cluster,
@@ -221,6 +259,8 @@ export function loadSettings(opts: LoadOptions = {}): Settings {
     agentSandboxManifest,
     timeoutSec: integer('OPENSHELL_DEV_TIMEOUT', get('OPENSHELL_DEV_TIMEOUT'), 1, 86400, 'a number of seconds'),
     gatewayCommand,
+    sandboxSelector,
+    supervisorBuildCommand,
     origin,
   };
 }
