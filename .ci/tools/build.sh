@@ -12,19 +12,48 @@ mkdir -p "$CACHE/bin"
 
 log() { printf '[tools] %s\n' "$*" >&2; }
 
-# go_install NAME VERSION PKG... : `go install` outside any module (pinned by @version).
+# go_install NAME VERSION MODULE [BIN=]PKG... : build inside a generated module
+# that requires MODULE@VERSION. Unlike `go install pkg@version` this honours the
+# tool's own `replace` and `exclude` directives (skaffold pins docker with them),
+# copied from its go.mod except those pointing at local paths (etcd has such).
 go_install() {
-  local name="$1" version="$2"; shift 2
+  local name="$1" version="$2" module="$3"; shift 3
   local dest="$CACHE/bin/$name-$version"
   if [[ -f "$dest/.complete" ]]; then echo "$dest"; return; fi
   log "building $name $version"
-  local start=$SECONDS
-  rm -rf "$dest"; mkdir -p "$dest"
-  local pkg
-  for pkg in "$@"; do GOBIN="$dest" go install -ldflags="-s -w" "$pkg@$version" >&2; done
+  local start=$SECONDS work="$CACHE/src/$name-$version"
+  rm -rf "$dest" "$work"; mkdir -p "$dest" "$work"
+  printf 'module openshell.dev/tools/%s\n\ngo 1.24\n' "$name" > "$work/go.mod"
+  local gomod
+  gomod="$(cd "$work" && go mod download -json "$module@$version" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
+  [[ -f "$gomod" ]] || { log "cannot download $module@$version"; return 1; }
+  directives "$gomod" >> "$work/go.mod"
+  local spec pkgs=()
+  for spec in "$@"; do pkgs+=("${spec#*=}@$version"); done
+  (cd "$work" && go get "${pkgs[@]}" >&2)
+  for spec in "$@"; do
+    local bin="${spec%%=*}" pkg="${spec#*=}"
+    [[ "$spec" == *=* ]] || bin="${pkg##*/}"
+    (cd "$work" && go build -ldflags="-s -w" -o "$dest/$bin" "$pkg" >&2)
+  done
   touch "$dest/.complete"
   log "built $name $version in $((SECONDS - start))s"
   echo "$dest"
+}
+
+# directives GOMOD: the replace and exclude directives of a go.mod, one per
+# line, without those whose target is a local directory.
+directives() {
+  awk '
+    function emit(kind, body) {
+      if (kind == "replace" && body ~ /=>[ \t]*(\.|\/)/) return
+      print kind " " body
+    }
+    /^[ \t]*(replace|exclude)[ \t]*\([ \t]*$/ { block = $1; next }
+    block != "" && /^[ \t]*\)/ { block = ""; next }
+    block != "" { sub(/\/\/.*/, ""); if ($0 ~ /[^ \t]/) { sub(/^[ \t]+/, ""); emit(block, $0) }; next }
+    /^[ \t]*(replace|exclude)[ \t]/ { kind = $1; sub(/\/\/.*/, ""); sub(/^[ \t]*(replace|exclude)[ \t]+/, ""); emit(kind, $0) }
+  ' "$1"
 }
 
 # kube VERSION: the control plane and kubectl. k8s.io/kubernetes needs `replace`
@@ -87,11 +116,11 @@ build_one() {
   case "$1" in
     kube-new) kube "$KUBE_NEW_VERSION" ;;
     kube-old) kube "$KUBE_OLD_VERSION" ;;
-    etcd) go_install etcd "$ETCD_VERSION" go.etcd.io/etcd/server/v3 ;;
-    kwok) go_install kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl ;;
-    helm) go_install helm "$HELM_VERSION" helm.sh/helm/v4/cmd/helm ;;
-    skaffold) go_install skaffold "$SKAFFOLD_VERSION" github.com/GoogleContainerTools/skaffold/v2 ;;
-    k3d) go_install k3d "$K3D_VERSION" github.com/k3d-io/k3d/v5 ;;
+    etcd) go_install etcd "$ETCD_VERSION" go.etcd.io/etcd/server/v3 etcd=go.etcd.io/etcd/server/v3 ;;
+    kwok) go_install kwok "$KWOK_VERSION" sigs.k8s.io/kwok sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl ;;
+    helm) go_install helm "$HELM_VERSION" helm.sh/helm/v4 helm.sh/helm/v4/cmd/helm ;;
+    skaffold) go_install skaffold "$SKAFFOLD_VERSION" github.com/GoogleContainerTools/skaffold/v2 github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold ;;
+    k3d) go_install k3d "$K3D_VERSION" github.com/k3d-io/k3d/v5 k3d=github.com/k3d-io/k3d/v5 ;;
     *) log "unknown tool: $1 (known: kube-new kube-old etcd kwok helm skaffold k3d)"; return 2 ;;
   esac
 }
