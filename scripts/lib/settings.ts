@@ -1,9 +1,9 @@
 // Every user-facing setting in one typed place: defaults, then `.env`, then the
 // environment. Each value is validated; a bad one is a SettingsError (exit 2)
 // that names the setting, the value and what is allowed.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { delimiter, join, resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 
 export const SIDELOAD_METHODS = ['image-volume', 'init-container'] as const;
@@ -41,6 +41,10 @@ export interface Settings {
   sandboxSelector: string;
   /** Command that builds the supervisor binary in the OpenShell checkout. */
   supervisorBuildCommand: string;
+  /** kwok provider: directory holding kube-apiserver, kube-controller-manager and kube-scheduler (undefined: none found on PATH). */
+  kubeBinDir: string | undefined;
+  /** kwok provider: kwokctl's work directory (clusters/<name>: config, pki, logs, pids). */
+  kwokDir: string;
   /** Where each value came from, for status and doctor. */
   origin: Record<string, 'default' | '.env' | 'environment'>;
 }
@@ -82,6 +86,8 @@ export const SETTINGS: SettingSpec[] = [
   { name: 'OPENSHELL_DEV_GATEWAY_COMMAND', default: 'cargo run -p openshell-server --', describe: 'Command the gateway task runs in the OpenShell checkout' },
   { name: 'OPENSHELL_DEV_SANDBOX_SELECTOR', default: 'openshell.ai/managed-by=openshell', describe: 'Label selector of the sandbox pods `k8s:dev:sideload` hot-swaps the supervisor into' },
   { name: 'OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND', default: 'cargo build --release -p openshell-sandbox', describe: 'Command `k8s:dev:sideload` runs in the OpenShell checkout to build the supervisor (binary: target/release/openshell-sandbox)' },
+  { name: 'OPENSHELL_DEV_KUBE_BIN_DIR', default: '', describe: 'kwok provider: directory holding kube-apiserver, kube-controller-manager and kube-scheduler (default: where kube-apiserver is on PATH)' },
+  { name: 'OPENSHELL_DEV_KWOK_DIR', default: '~/.kwok', describe: 'kwok provider: kwokctl\'s work directory (clusters/<name> holds config, certificates, logs and pids)' },
 ];
 
 export function agentSandboxManifestUrl(version: string): string {
@@ -238,6 +244,13 @@ export function loadSettings(opts: LoadOptions = {}): Settings {
   const supervisorBuildCommand = get('OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND').trim();
   if (supervisorBuildCommand === '') bad('OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND', supervisorBuildCommand, 'must be a command line');
 
+  const kubeBinDir = kubeBinaries(get('OPENSHELL_DEV_KUBE_BIN_DIR').trim(), home, opts.env ?? process.env);
+  const kwokDirRaw = get('OPENSHELL_DEV_KWOK_DIR').trim();
+  const kwokDir = resolve(expandHome(kwokDirRaw, home));
+  if (kwokDirRaw === '' || (existsSync(kwokDir) && !statSync(kwokDir).isDirectory())) {
+    bad('OPENSHELL_DEV_KWOK_DIR', kwokDirRaw, 'must be the path of a directory (it is created if absent)');
+  }
+
   return {
     cluster,
     agents,
@@ -261,8 +274,37 @@ export function loadSettings(opts: LoadOptions = {}): Settings {
     gatewayCommand,
     sandboxSelector,
     supervisorBuildCommand,
+    kubeBinDir,
+    kwokDir,
     origin,
   };
+}
+
+export const KUBE_CONTROL_PLANE_BINARIES = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'] as const;
+
+/** OPENSHELL_DEV_KUBE_BIN_DIR, or the directory of kube-apiserver on PATH (undefined when none). */
+function kubeBinaries(raw: string, home: string, env: NodeJS.ProcessEnv): string | undefined {
+  if (raw === '') {
+    for (const dir of (env.PATH ?? '').split(delimiter)) {
+      if (dir && isExecutable(join(dir, 'kube-apiserver'))) return resolve(dir);
+    }
+    return undefined;
+  }
+  const dir = resolve(expandHome(raw, home));
+  const missing = KUBE_CONTROL_PLANE_BINARIES.filter((b) => !isExecutable(join(dir, b)));
+  if (missing.length > 0) {
+    bad('OPENSHELL_DEV_KUBE_BIN_DIR', raw, `must be a directory holding ${KUBE_CONTROL_PLANE_BINARIES.join(', ')} (missing: ${missing.join(', ')}); bash .ci/run builds them`);
+  }
+  return dir;
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
 }
 
 /** Names derived from the cluster name, as k3d spells them. */
