@@ -1,0 +1,395 @@
+// How the supervisor binary reaches sandbox pods (seed 002), and how a rebuilt
+// one is hot-swapped into running pods.
+//
+//   image-volume    the supervisor image (binary at /openshell-sandbox) mounted
+//                   read-only at /opt/openshell/bin; no init container.
+//   init-container  an emptyDir, filled by an init container running the
+//                   supervisor's `copy-self /opt/openshell/bin/openshell-sandbox`.
+//
+// Either way the agent container mounts the volume read-only at
+// /opt/openshell/bin, runs /opt/openshell/bin/openshell-sandbox as root.
+//
+// The auto rule (Kubernetes 1.35 or newer → image-volume, else init-container)
+// is the same rule as the chart's `openshell.supervisor.sideloadMethod`
+// template; test/chart/sideload-agreement.test.ts renders the chart for every
+// minor 1.29–1.36 and compares.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import type { IContainer } from 'kubernetes-models/v1/Container';
+import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
+import type { IVolume } from 'kubernetes-models/v1/Volume';
+import type { IVolumeMount } from 'kubernetes-models/v1/VolumeMount';
+import type { Cmd, Result } from './run.ts';
+import { SettingsError, SIDELOAD_METHODS, type SideloadMethod } from './settings.ts';
+import type { TaskContext } from './task.ts';
+
+export { SIDELOAD_METHODS, type SideloadMethod };
+
+export const SIDELOAD_SETTING = 'OPENSHELL_SUPERVISOR_SIDELOAD_METHOD';
+export const SUPERVISOR_VOLUME = 'openshell-supervisor-bin';
+export const SUPERVISOR_MOUNT_PATH = '/opt/openshell/bin';
+export const SUPERVISOR_BINARY = `${SUPERVISOR_MOUNT_PATH}/openshell-sandbox`;
+/** Where the FROM-scratch supervisor image keeps its binary. */
+export const SUPERVISOR_IMAGE_BINARY = '/openshell-sandbox';
+export const SUPERVISOR_INIT_CONTAINER = 'openshell-supervisor-install';
+/** The container the driver overrides (else the pod's first container). */
+export const AGENT_CONTAINER = 'agent';
+/** First minor with image volumes on by default (beta, enabled) — the chart's threshold. */
+export const IMAGE_VOLUME_MIN_MINOR = 35;
+export const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
+export type PullPolicy = (typeof PULL_POLICIES)[number];
+
+// ---------------------------------------------------------------------------
+// The method: parsed strictly, or chosen by the server version.
+
+/** A method from text; a bad value is a SettingsError naming the allowed ones. Empty → undefined (auto). */
+export function parseSideloadMethod(value: string | undefined, name = SIDELOAD_SETTING): SideloadMethod | undefined {
+  const v = (value ?? '').trim();
+  if (v === '') return undefined;
+  if ((SIDELOAD_METHODS as readonly string[]).includes(v)) return v as SideloadMethod;
+  throw new SettingsError(`${name}=${JSON.stringify(value)} is not valid: allowed values are ${SIDELOAD_METHODS.join(', ')}, or empty to choose by cluster version`);
+}
+
+export interface KubeVersion {
+  major: number;
+  minor: number;
+}
+
+/** "v1.35.1-k3s1", "1.29", "v1.30.4-gke.100", or {major:"1", minor:"31+"} → {1, 35}. */
+export function parseKubeVersion(v: string | { major?: string; minor?: string; gitVersion?: string }): KubeVersion {
+  if (typeof v !== 'string') {
+    const major = Number.parseInt(v.major ?? '', 10);
+    const minor = Number.parseInt((v.minor ?? '').replace(/\D.*$/, ''), 10);
+    if (Number.isInteger(major) && Number.isInteger(minor)) return { major, minor };
+    return parseKubeVersion(v.gitVersion ?? '');
+  }
+  const m = /^v?(\d+)\.(\d+)(?:\D|$)/.exec(v.trim());
+  if (!m) throw new Error(`not a Kubernetes version: ${JSON.stringify(v)}`);
+  return { major: Number(m[1]), minor: Number(m[2]) };
+}
+
+/** The auto rule: image-volume from 1.35 on, init-container before. */
+export function methodForVersion(version: string | KubeVersion): SideloadMethod {
+  const { major, minor } = typeof version === 'string' ? parseKubeVersion(version) : version;
+  return major > 1 || (major === 1 && minor >= IMAGE_VOLUME_MIN_MINOR) ? 'image-volume' : 'init-container';
+}
+
+export interface MethodChoice {
+  method: SideloadMethod;
+  /** setting: explicit OPENSHELL_SUPERVISOR_SIDELOAD_METHOD; version: chosen by the server version. */
+  source: 'setting' | 'version';
+  reason: string;
+}
+
+/** An explicit method wins; else the server version decides. */
+export function chooseMethod(explicit: SideloadMethod | undefined, serverVersion: string | KubeVersion | undefined): MethodChoice {
+  if (explicit) return { method: explicit, source: 'setting', reason: `${SIDELOAD_SETTING}=${explicit}` };
+  if (serverVersion === undefined) {
+    throw new Error(`${SIDELOAD_SETTING} is empty (auto) and the server version is unknown: set it, or make the cluster reachable`);
+  }
+  const v = typeof serverVersion === 'string' ? parseKubeVersion(serverVersion) : serverVersion;
+  const method = methodForVersion(v);
+  const cmp = method === 'image-volume' ? '>=' : '<';
+  return { method, source: 'version', reason: `Kubernetes ${v.major}.${v.minor} ${cmp} 1.${IMAGE_VOLUME_MIN_MINOR} (${SIDELOAD_SETTING} empty)` };
+}
+
+export function otherMethod(m: SideloadMethod): SideloadMethod {
+  return m === 'image-volume' ? 'init-container' : 'image-volume';
+}
+
+// ---------------------------------------------------------------------------
+// Pod fragments, exactly as seed 002 (and the driver) emit them.
+
+export interface SupervisorImage {
+  /** Image reference, e.g. openshell-registry:5000/openshell-supervisor:dev. */
+  image: string;
+  /** Empty → omitted (the runtime's default). */
+  pullPolicy?: PullPolicy | '' | undefined;
+}
+
+/** image-volume: the supervisor image itself; init-container: an emptyDir the init container fills. */
+export function supervisorVolume(method: SideloadMethod, img: SupervisorImage): IVolume {
+  if (method === 'init-container') return { name: SUPERVISOR_VOLUME, emptyDir: {} };
+  return {
+    name: SUPERVISOR_VOLUME,
+    image: { reference: img.image, ...(img.pullPolicy ? { pullPolicy: img.pullPolicy } : {}) },
+  };
+}
+
+/** The init container (init-container method only): the binary copies itself into the emptyDir. */
+export function supervisorInitContainer(img: SupervisorImage): IContainer {
+  return {
+    name: SUPERVISOR_INIT_CONTAINER,
+    image: img.image,
+    ...(img.pullPolicy ? { imagePullPolicy: img.pullPolicy } : {}),
+    command: [SUPERVISOR_IMAGE_BINARY, 'copy-self', SUPERVISOR_BINARY],
+    securityContext: { runAsUser: 0 },
+    volumeMounts: [{ name: SUPERVISOR_VOLUME, mountPath: SUPERVISOR_MOUNT_PATH, readOnly: false }],
+  };
+}
+
+/** The agent container's read-only mount (both methods). */
+export function supervisorVolumeMount(): IVolumeMount {
+  return { name: SUPERVISOR_VOLUME, mountPath: SUPERVISOR_MOUNT_PATH, readOnly: true };
+}
+
+export interface SideloadFragments {
+  volumes: IVolume[];
+  initContainers: IContainer[];
+  /** What the agent container gains: the command, root, and the mount. */
+  agent: { command: string[]; securityContext: { runAsUser: 0 }; volumeMounts: IVolumeMount[] };
+}
+
+export function sideloadFragments(method: SideloadMethod, img: SupervisorImage): SideloadFragments {
+  return {
+    volumes: [supervisorVolume(method, img)],
+    initContainers: method === 'init-container' ? [supervisorInitContainer(img)] : [],
+    agent: { command: [SUPERVISOR_BINARY], securityContext: { runAsUser: 0 }, volumeMounts: [supervisorVolumeMount()] },
+  };
+}
+
+/**
+ * A copy of `spec` with the sideload applied: the volume, the init container
+ * (init-container only) and, on the agent container (named `agent`, else the
+ * first), the command override, runAsUser 0 and the read-only mount.
+ */
+export function applySideload(spec: IPodSpec, method: SideloadMethod, img: SupervisorImage): IPodSpec {
+  const f = sideloadFragments(method, img);
+  const out: IPodSpec = structuredClone(spec);
+  out.volumes = [...(out.volumes ?? []), ...f.volumes];
+  if (f.initContainers.length > 0) out.initContainers = [...(out.initContainers ?? []), ...f.initContainers];
+  const index = Math.max(0, out.containers.findIndex((c) => c.name === AGENT_CONTAINER));
+  const agent = out.containers[index];
+  if (agent) {
+    agent.command = f.agent.command;
+    agent.securityContext = { ...agent.securityContext, runAsUser: 0 };
+    agent.volumeMounts = [...(agent.volumeMounts ?? []), ...f.agent.volumeMounts];
+  }
+  return out;
+}
+
+/** Which method a pod spec uses, read back from its volume (undefined: no supervisor volume). */
+export function methodOfPodSpec(spec: IPodSpec | undefined): SideloadMethod | undefined {
+  const vol = spec?.volumes?.find((v) => v.name === SUPERVISOR_VOLUME);
+  if (!vol) return undefined;
+  return vol.image ? 'image-volume' : 'init-container';
+}
+
+// ---------------------------------------------------------------------------
+// The cluster's version, through kubectl (so it shows under --verbose and is scriptable in tests).
+
+export async function kubeServerVersion(ctx: TaskContext, kubectlArgv: (...args: string[]) => string[]): Promise<KubeVersion & { gitVersion: string }> {
+  const r = await ctx.run.run({ argv: kubectlArgv('version', '-o', 'json'), timeoutMs: 20_000, check: false });
+  let parsed: { serverVersion?: { major?: string; minor?: string; gitVersion?: string } } | undefined;
+  try {
+    parsed = JSON.parse(r.stdout) as typeof parsed;
+  } catch {
+    parsed = undefined;
+  }
+  const sv = parsed?.serverVersion;
+  if (!sv) {
+    const why = (r.stderr || r.stdout).trim().split('\n').pop() ?? `exit ${r.code}`;
+    throw new Error(`the API server did not report its version (${why})`);
+  }
+  return { ...parseKubeVersion(sv), gitVersion: sv.gitVersion ?? '' };
+}
+
+// ---------------------------------------------------------------------------
+// Hot-swap: write beside the old binary, verify, rename into place.
+
+/** One running container to swap into: a pod (kubectl) or, on the test bed, a Docker container. */
+export interface SwapTarget {
+  name: string;
+  namespace?: string | undefined;
+  container?: string | undefined;
+}
+
+/**
+ * How commands reach a target. kubectl in a cluster; docker where a real
+ * engine stands in for a kubelet (e2e tests and the benchmark). Each returns
+ * the command, and the caller runs it through ctx.run (dry-run, history).
+ */
+export interface SwapTransport {
+  readonly kind: string;
+  label(t: SwapTarget): string;
+  copy(t: SwapTarget, localPath: string, remotePath: string): Cmd;
+  exec(t: SwapTarget, argv: string[]): Cmd;
+}
+
+export function kubectlTransport(kubectlArgv: (...args: string[]) => string[], timeoutMs = 60_000): SwapTransport {
+  const ns = (t: SwapTarget) => t.namespace ?? 'default';
+  const container = (t: SwapTarget) => ['-c', t.container ?? AGENT_CONTAINER];
+  return {
+    kind: 'kubectl',
+    label: (t) => `${ns(t)}/${t.name}`,
+    copy: (t, local, remote) => ({ argv: kubectlArgv('cp', local, `${ns(t)}/${t.name}:${remote}`, ...container(t)), timeoutMs }),
+    exec: (t, argv) => ({ argv: kubectlArgv('exec', '-n', ns(t), t.name, ...container(t), '--', ...argv), timeoutMs }),
+  };
+}
+
+export function dockerTransport(cli = 'docker', env?: NodeJS.ProcessEnv, timeoutMs = 60_000): SwapTransport {
+  return {
+    kind: cli,
+    label: (t) => `${cli}:${t.name}`,
+    copy: (t, local, remote) => ({ argv: [cli, 'cp', local, `${t.name}:${remote}`], env, timeoutMs }),
+    exec: (t, argv) => ({ argv: [cli, 'exec', t.name, ...argv], env, timeoutMs }),
+  };
+}
+
+export type SwapStatus = 'updated' | 'read-only' | 'failed' | 'planned';
+export interface SwapOutcome {
+  target: SwapTarget;
+  label: string;
+  status: SwapStatus;
+  detail: string;
+  ms: number;
+}
+
+export interface HotSwapOptions {
+  localPath: string;
+  /** sha256 of localPath (computed when absent). */
+  sha256?: string;
+  remotePath?: string;
+  concurrency?: number;
+  /** Restart the agent container afterwards (kill its PID 1) so the new binary runs now. */
+  restart?: boolean;
+  /** A unique part for the temporary name (tests pass a fixed one). */
+  nonce?: string;
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** The temporary file beside the binary: same directory, so `mv -f` is an atomic rename. */
+export function swapTempPath(remotePath: string, nonce: string): string {
+  const slash = remotePath.lastIndexOf('/');
+  return `${remotePath.slice(0, slash + 1)}.${remotePath.slice(slash + 1)}.${nonce}.new`;
+}
+
+function dirOf(path: string): string {
+  const slash = path.lastIndexOf('/');
+  return slash <= 0 ? '/' : path.slice(0, slash);
+}
+
+/** Run `work` over `items` with at most `limit` in flight; results in input order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  const lanes = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await work(items[i]!, i);
+    }
+  });
+  await Promise.all(lanes);
+  return results;
+}
+
+function lastLine(r: Result): string {
+  return ((r.stderr || r.stdout).trim().split('\n').pop() ?? '').trim() || `exit ${r.code}`;
+}
+
+/**
+ * Swap one target: probe that the directory is writable, copy beside the old
+ * file, compare sha256 in the container with the local one, chmod, rename into
+ * place with `mv -f` (never overwrite a running binary in place). A temporary
+ * file left by a failed step is removed.
+ */
+export async function swapOne(ctx: TaskContext, transport: SwapTransport, target: SwapTarget, opts: HotSwapOptions & { sha256: string }): Promise<SwapOutcome> {
+  const start = Date.now();
+  const label = transport.label(target);
+  const remote = opts.remotePath ?? SUPERVISOR_BINARY;
+  const tmp = swapTempPath(remote, opts.nonce ?? `${process.pid}-${Date.now().toString(36)}`);
+  const done = (status: SwapStatus, detail: string): SwapOutcome => ({ target, label, status, detail, ms: Date.now() - start });
+  const run = (cmd: Cmd, mutates: boolean) => ctx.run.run({ ...cmd, mutates, check: false });
+
+  const probe = await run(transport.exec(target, ['test', '-w', dirOf(remote)]), false);
+  if (probe.code === 1) return done('read-only', `${dirOf(remote)} is not writable (read-only mount)`);
+  if (probe.code !== 0) return done('failed', `cannot probe ${dirOf(remote)}: ${lastLine(probe)}`);
+
+  const cp = await run(transport.copy(target, opts.localPath, tmp), true);
+  if (cp.code !== 0) {
+    await run(transport.exec(target, ['rm', '-f', tmp]), true);
+    return done('failed', `copy failed: ${lastLine(cp)}`);
+  }
+  const sum = await run(transport.exec(target, ['sha256sum', tmp]), true);
+  if (!ctx.run.dryRun) {
+    const remoteSum = sum.stdout.trim().split(/\s+/)[0] ?? '';
+    if (sum.code !== 0 || remoteSum !== opts.sha256) {
+      await run(transport.exec(target, ['rm', '-f', tmp]), true);
+      const why = sum.code !== 0 ? lastLine(sum) : `sha256 ${remoteSum.slice(0, 12) || '(none)'} in the container, ${opts.sha256.slice(0, 12)} locally`;
+      return done('failed', `checksum mismatch, old binary kept: ${why}`);
+    }
+  }
+  const chmod = await run(transport.exec(target, ['chmod', '0755', tmp]), true);
+  const mv = chmod.code === 0 ? await run(transport.exec(target, ['mv', '-f', tmp, remote]), true) : chmod;
+  if (mv.code !== 0) {
+    await run(transport.exec(target, ['rm', '-f', tmp]), true);
+    return done('failed', `rename into place failed, old binary kept: ${lastLine(mv)}`);
+  }
+  if (opts.restart) await run(transport.exec(target, ['kill', '1']), true);
+  if (ctx.run.dryRun) return done('planned', `would replace ${remote}`);
+  return done('updated', `${remote} sha256 ${opts.sha256.slice(0, 12)}${opts.restart ? ', restarted' : ''}`);
+}
+
+/** Swap into every target, a few at a time. */
+export async function hotSwap(ctx: TaskContext, transport: SwapTransport, targets: readonly SwapTarget[], opts: HotSwapOptions): Promise<SwapOutcome[]> {
+  const sha256 = opts.sha256 ?? (await sha256File(opts.localPath));
+  return mapLimit(targets, opts.concurrency ?? 4, (t) => swapOne(ctx, transport, t, { ...opts, sha256 }));
+}
+
+// ---------------------------------------------------------------------------
+// Sandbox pods, from `kubectl get pods -o json`.
+
+export interface SandboxPod extends SwapTarget {
+  namespace: string;
+  container: string;
+  /** How this pod got its supervisor (undefined: no supervisor volume). */
+  method: SideloadMethod | undefined;
+  /** The image an image volume mounts, or the init container's image. */
+  image: string | undefined;
+  pullPolicy: string | undefined;
+}
+
+interface PodJson {
+  metadata?: { name?: string; namespace?: string; deletionTimestamp?: string };
+  spec?: IPodSpec;
+  status?: { phase?: string };
+}
+
+/** Running, not terminating pods, with what the sideload needs to know about each. */
+export function sandboxPodsFrom(listJson: string): SandboxPod[] {
+  const list = JSON.parse(listJson) as { items?: PodJson[] };
+  return (list.items ?? [])
+    .filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp && p.metadata?.name)
+    .map((p) => {
+      const spec = p.spec;
+      const containers = spec?.containers ?? [];
+      const agent = containers.find((c) => c.name === AGENT_CONTAINER) ?? containers[0];
+      const vol = spec?.volumes?.find((v) => v.name === SUPERVISOR_VOLUME);
+      const init = spec?.initContainers?.find((c) => c.name === SUPERVISOR_INIT_CONTAINER);
+      return {
+        name: p.metadata!.name!,
+        namespace: p.metadata?.namespace ?? 'default',
+        container: agent?.name ?? AGENT_CONTAINER,
+        method: methodOfPodSpec(spec),
+        image: vol?.image?.reference ?? init?.image,
+        pullPolicy: vol?.image?.pullPolicy ?? init?.imagePullPolicy,
+      };
+    })
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** A FROM-scratch supervisor image around one binary (the fallback for read-only image volumes). */
+export function supervisorDockerfile(binaryName = 'openshell-sandbox'): string {
+  return [
+    '# Generated by k8s:dev:sideload: the supervisor binary alone, at the path the image volume and copy-self expect.',
+    'FROM scratch',
+    `COPY ${binaryName} ${SUPERVISOR_IMAGE_BINARY}`,
+    `ENTRYPOINT ["${SUPERVISOR_IMAGE_BINARY}"]`,
+    '',
+  ].join('\n');
+}

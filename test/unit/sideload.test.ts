@@ -1,0 +1,286 @@
+// The sideload module: method parsing and selection, the seed's pod fragments,
+// and the hot-swap's exact commands (write beside, verify, rename).
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { Pod } from 'kubernetes-models/v1/Pod';
+import { memoryLogger } from '../../scripts/lib/log.ts';
+import { scriptedExecutor, type Executor } from '../../scripts/lib/run.ts';
+import { loadSettings, SettingsError } from '../../scripts/lib/settings.ts';
+import {
+  applySideload,
+  chooseMethod,
+  dockerTransport,
+  hotSwap,
+  kubectlTransport,
+  mapLimit,
+  methodForVersion,
+  methodOfPodSpec,
+  otherMethod,
+  parseKubeVersion,
+  parseSideloadMethod,
+  sandboxPodsFrom,
+  sha256File,
+  sideloadFragments,
+  supervisorDockerfile,
+  supervisorInitContainer,
+  supervisorVolume,
+  supervisorVolumeMount,
+  swapTempPath,
+} from '../../scripts/lib/sideload.ts';
+import { createContext, type TaskDefinition } from '../../scripts/lib/task.ts';
+
+const IMG = { image: 'openshell/supervisor:latest', pullPolicy: 'IfNotPresent' as const };
+const def: TaskDefinition = { name: 'unit', summary: 'unit', main: async () => {} };
+const settings = loadSettings({ env: {}, root: tmpdir(), home: '/home/dev' });
+function ctxWith(executor: Executor, argv: string[] = []) {
+  const log = memoryLogger();
+  return { ctx: createContext(def, { argv, env: {}, log, executor, settings }), log };
+}
+
+describe('method parsing', () => {
+  test('accepts the two methods and empty (auto)', () => {
+    assert.equal(parseSideloadMethod('image-volume'), 'image-volume');
+    assert.equal(parseSideloadMethod(' init-container '), 'init-container');
+    assert.equal(parseSideloadMethod(''), undefined);
+    assert.equal(parseSideloadMethod(undefined), undefined);
+  });
+  test('a bad value names the setting, the value and the allowed ones', () => {
+    assert.throws(
+      () => parseSideloadMethod('imagevolume'),
+      (err: Error) =>
+        err instanceof SettingsError &&
+        err.message.includes('OPENSHELL_SUPERVISOR_SIDELOAD_METHOD="imagevolume"') &&
+        err.message.includes('image-volume, init-container'),
+    );
+    assert.throws(() => parseSideloadMethod('Image-Volume'), SettingsError);
+  });
+  test('settings.ts rejects the same bad value', () => {
+    assert.throws(() => loadSettings({ env: { OPENSHELL_SUPERVISOR_SIDELOAD_METHOD: 'copy' }, root: tmpdir() }), /allowed values are image-volume, init-container/);
+  });
+});
+
+describe('selection by server version', () => {
+  const table: Array<[string, string]> = [
+    ['v1.29.0', 'init-container'],
+    ['v1.30.14', 'init-container'],
+    ['v1.31.2-eks-7f9249a', 'init-container'],
+    ['v1.32.0', 'init-container'],
+    ['v1.33.1', 'init-container'],
+    ['v1.34.3+k3s1', 'init-container'],
+    ['v1.35.0', 'image-volume'],
+    ['v1.35.1-k3s1', 'image-volume'],
+    ['v1.36.3', 'image-volume'],
+    ['v1.37.0-alpha.1', 'image-volume'],
+    ['v2.0.0', 'image-volume'],
+  ];
+  for (const [version, method] of table) {
+    test(`${version} → ${method}`, () => assert.equal(methodForVersion(version), method));
+  }
+  test('every minor 1.29–1.36: the rule is a threshold at 1.35', () => {
+    for (let minor = 29; minor <= 36; minor++) {
+      assert.equal(methodForVersion({ major: 1, minor }), minor >= 35 ? 'image-volume' : 'init-container', `1.${minor}`);
+    }
+  });
+  test('parses gitVersion strings and /version objects', () => {
+    assert.deepEqual(parseKubeVersion('1.29'), { major: 1, minor: 29 });
+    assert.deepEqual(parseKubeVersion({ major: '1', minor: '31+', gitVersion: 'v1.31.0-gke.1' }), { major: 1, minor: 31 });
+    assert.deepEqual(parseKubeVersion({ gitVersion: 'v1.35.1-k3s1' }), { major: 1, minor: 35 });
+    assert.throws(() => parseKubeVersion('latest'), /not a Kubernetes version/);
+  });
+  test('an explicit method wins over the version', () => {
+    assert.deepEqual(chooseMethod('init-container', 'v1.36.0'), { method: 'init-container', source: 'setting', reason: 'OPENSHELL_SUPERVISOR_SIDELOAD_METHOD=init-container' });
+    assert.equal(chooseMethod('image-volume', 'v1.29.0').method, 'image-volume');
+    const auto = chooseMethod(undefined, 'v1.35.0');
+    assert.equal(auto.method, 'image-volume');
+    assert.equal(auto.source, 'version');
+    assert.match(auto.reason, /1\.35 >= 1\.35/);
+    assert.throws(() => chooseMethod(undefined, undefined), /server version is unknown/);
+    assert.equal(otherMethod('image-volume'), 'init-container');
+    assert.equal(otherMethod('init-container'), 'image-volume');
+  });
+});
+
+describe('pod fragments (seed 002)', () => {
+  test('image-volume: the image volume source with reference and pullPolicy', () => {
+    assert.deepEqual(supervisorVolume('image-volume', IMG), {
+      name: 'openshell-supervisor-bin',
+      image: { reference: 'openshell/supervisor:latest', pullPolicy: 'IfNotPresent' },
+    });
+    assert.deepEqual(supervisorVolume('image-volume', { image: 'x:1' }), { name: 'openshell-supervisor-bin', image: { reference: 'x:1' } });
+  });
+  test('init-container: an emptyDir and copy-self into it', () => {
+    assert.deepEqual(supervisorVolume('init-container', IMG), { name: 'openshell-supervisor-bin', emptyDir: {} });
+    assert.deepEqual(supervisorInitContainer(IMG), {
+      name: 'openshell-supervisor-install',
+      image: 'openshell/supervisor:latest',
+      imagePullPolicy: 'IfNotPresent',
+      command: ['/openshell-sandbox', 'copy-self', '/opt/openshell/bin/openshell-sandbox'],
+      securityContext: { runAsUser: 0 },
+      volumeMounts: [{ name: 'openshell-supervisor-bin', mountPath: '/opt/openshell/bin', readOnly: false }],
+    });
+  });
+  test('the agent mount is read-only at /opt/openshell/bin, identical for both methods', () => {
+    assert.deepEqual(supervisorVolumeMount(), { name: 'openshell-supervisor-bin', mountPath: '/opt/openshell/bin', readOnly: true });
+    assert.deepEqual(sideloadFragments('image-volume', IMG).agent, sideloadFragments('init-container', IMG).agent);
+    assert.deepEqual(sideloadFragments('image-volume', IMG).agent.command, ['/opt/openshell/bin/openshell-sandbox']);
+    assert.deepEqual(sideloadFragments('image-volume', IMG).initContainers, []);
+    assert.equal(sideloadFragments('init-container', IMG).initContainers.length, 1);
+  });
+  for (const method of ['image-volume', 'init-container'] as const) {
+    test(`applySideload(${method}) patches the agent container and validates as a Pod`, () => {
+      const spec = {
+        volumes: [{ name: 'workspace', emptyDir: {} }],
+        containers: [
+          { name: 'sidecar', image: 'proxy:1' },
+          { name: 'agent', image: 'agent:1', command: ['/bin/agent'], securityContext: { runAsNonRoot: false }, volumeMounts: [{ name: 'workspace', mountPath: '/sandbox' }] },
+        ],
+      };
+      const out = applySideload(spec, method, IMG);
+      assert.equal(spec.volumes.length, 1, 'input untouched');
+      assert.deepEqual(out.volumes?.map((v) => v.name), ['workspace', 'openshell-supervisor-bin']);
+      assert.equal(out.initContainers?.length ?? 0, method === 'init-container' ? 1 : 0);
+      const agent = out.containers[1]!;
+      assert.deepEqual(agent.command, ['/opt/openshell/bin/openshell-sandbox']);
+      assert.deepEqual(agent.securityContext, { runAsNonRoot: false, runAsUser: 0 });
+      assert.deepEqual(agent.volumeMounts?.[1], { name: 'openshell-supervisor-bin', mountPath: '/opt/openshell/bin', readOnly: true });
+      assert.equal(out.containers[0]!.command, undefined, 'other containers untouched');
+      assert.equal(methodOfPodSpec(out), method);
+      new Pod({ metadata: { name: 'p' }, spec: out }).validate();
+    });
+  }
+  test('without a container named agent, the first container is the agent', () => {
+    const out = applySideload({ containers: [{ name: 'main', image: 'x' }] }, 'image-volume', IMG);
+    assert.deepEqual(out.containers[0]!.command, ['/opt/openshell/bin/openshell-sandbox']);
+  });
+  test('the fallback image puts the binary at /openshell-sandbox in a FROM-scratch image', () => {
+    const df = supervisorDockerfile();
+    assert.match(df, /^FROM scratch$/m);
+    assert.match(df, /^COPY openshell-sandbox \/openshell-sandbox$/m);
+  });
+});
+
+describe('sandbox pods', () => {
+  const pod = (name: string, phase: string, volume: object | undefined, extra: object = {}) => ({
+    metadata: { name, namespace: 'openshell', ...extra },
+    spec: { containers: [{ name: 'agent', image: 'a' }], volumes: volume ? [volume] : [] },
+    status: { phase },
+  });
+  test('keeps running, non-terminating pods and reads their method', () => {
+    const json = JSON.stringify({
+      items: [
+        pod('b', 'Running', { name: 'openshell-supervisor-bin', image: { reference: 'r:1', pullPolicy: 'Always' } }),
+        pod('a', 'Running', { name: 'openshell-supervisor-bin', emptyDir: {} }),
+        pod('c', 'Pending', { name: 'openshell-supervisor-bin', emptyDir: {} }),
+        pod('d', 'Running', { name: 'openshell-supervisor-bin', emptyDir: {} }, { deletionTimestamp: '2026-01-01T00:00:00Z' }),
+        pod('e', 'Running', undefined),
+      ],
+    });
+    const pods = sandboxPodsFrom(json);
+    assert.deepEqual(
+      pods.map((p) => [p.name, p.method, p.image, p.pullPolicy]),
+      [
+        ['a', 'init-container', undefined, undefined],
+        ['b', 'image-volume', 'r:1', 'Always'],
+        ['e', undefined, undefined, undefined],
+      ],
+    );
+    assert.equal(pods[0]!.container, 'agent');
+    assert.equal(pods[0]!.namespace, 'openshell');
+  });
+});
+
+describe('settings: the sandbox selector', () => {
+  test('defaults to the driver\'s managed-by label and rejects an empty or malformed one', () => {
+    assert.equal(settings.sandboxSelector, 'openshell.ai/managed-by=openshell');
+    assert.equal(settings.supervisorBuildCommand, 'cargo build --release -p openshell-sandbox');
+    assert.equal(loadSettings({ env: { OPENSHELL_DEV_SANDBOX_SELECTOR: 'app in (a, b),tier!=x' }, root: tmpdir() }).sandboxSelector, 'app in (a, b),tier!=x');
+    for (const bad of ['', 'a=b,', 'a b', 'x=(']) {
+      assert.throws(() => loadSettings({ env: { OPENSHELL_DEV_SANDBOX_SELECTOR: bad }, root: tmpdir() }), /OPENSHELL_DEV_SANDBOX_SELECTOR=.* is not valid: must be a non-empty Kubernetes label selector/);
+    }
+  });
+});
+
+describe('hot-swap', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sideload-unit-'));
+  const bin = join(dir, 'openshell-sandbox');
+  writeFileSync(bin, 'new supervisor\n', { mode: 0o755 });
+  const kubectl = (...a: string[]) => ['kubectl', '--kubeconfig', '/kc', ...a];
+  const target = { name: 'sb-1', namespace: 'openshell', container: 'agent' };
+  const tmp = '/opt/openshell/bin/.openshell-sandbox.n1.new';
+
+  test('the temporary file sits beside the binary (same filesystem: atomic rename)', () => {
+    assert.equal(swapTempPath('/opt/openshell/bin/openshell-sandbox', 'n1'), tmp);
+  });
+
+  test('kubectl: probe, cp beside, sha256 in the pod, chmod, mv -f — exactly these commands', async () => {
+    const sum = await sha256File(bin);
+    const exec = scriptedExecutor([[/ sha256sum /, { stdout: `${sum}  ${tmp}\n` }]]);
+    const { ctx } = ctxWith(exec);
+    const [out] = await hotSwap(ctx, kubectlTransport(kubectl), [target], { localPath: bin, nonce: 'n1' });
+    assert.equal(out!.status, 'updated');
+    const k = 'kubectl --kubeconfig /kc';
+    const ex = `${k} exec -n openshell sb-1 -c agent --`;
+    assert.deepEqual(exec.calls, [
+      `${ex} test -w /opt/openshell/bin`,
+      `${k} cp ${bin} openshell/sb-1:${tmp} -c agent`,
+      `${ex} sha256sum ${tmp}`,
+      `${ex} chmod 0755 ${tmp}`,
+      `${ex} mv -f ${tmp} /opt/openshell/bin/openshell-sandbox`,
+    ]);
+  });
+
+  test('a checksum mismatch keeps the old binary and removes the temporary file', async () => {
+    const exec = scriptedExecutor([[/ sha256sum /, { stdout: `${'0'.repeat(64)}  ${tmp}\n` }]]);
+    const { ctx } = ctxWith(exec);
+    const [out] = await hotSwap(ctx, kubectlTransport(kubectl), [target], { localPath: bin, nonce: 'n1' });
+    assert.equal(out!.status, 'failed');
+    assert.match(out!.detail, /checksum mismatch, old binary kept/);
+    assert.ok(exec.calls.at(-1)!.endsWith(`rm -f ${tmp}`));
+    assert.ok(!exec.calls.some((c) => c.includes(' mv -f ')));
+  });
+
+  test('a read-only mount is reported, nothing is copied', async () => {
+    const exec = scriptedExecutor([[/ test -w /, { code: 1 }]]);
+    const { ctx } = ctxWith(exec);
+    const [out] = await hotSwap(ctx, kubectlTransport(kubectl), [target], { localPath: bin, nonce: 'n1' });
+    assert.equal(out!.status, 'read-only');
+    assert.equal(exec.calls.length, 1);
+  });
+
+  test('--dry-run prints the writes and runs only the probe', async () => {
+    const exec = scriptedExecutor([]);
+    const { ctx, log } = ctxWith(exec, ['--dry-run']);
+    const [out] = await hotSwap(ctx, kubectlTransport(kubectl), [target], { localPath: bin, nonce: 'n1' });
+    assert.equal(out!.status, 'planned');
+    assert.equal(exec.calls.length, 1);
+    const printed = log.lines.filter((l) => l.includes('[dry-run] would run:'));
+    assert.equal(printed.length, 4);
+    assert.match(printed[0]!, / cp .* openshell\/sb-1:\/opt\/openshell\/bin\/\.openshell-sandbox\.n1\.new -c agent/);
+    assert.match(printed[3]!, / mv -f /);
+  });
+
+  test('docker transport: the same steps through docker cp / docker exec', async () => {
+    const sum = await sha256File(bin);
+    const exec = scriptedExecutor([[/ sha256sum /, { stdout: `${sum}  x\n` }]]);
+    const { ctx } = ctxWith(exec);
+    await hotSwap(ctx, dockerTransport(), [{ name: 'c1' }], { localPath: bin, nonce: 'n1' });
+    assert.deepEqual(exec.calls.slice(0, 2), ['docker exec c1 test -w /opt/openshell/bin', `docker cp ${bin} c1:${tmp}`]);
+  });
+
+  test('several targets run with at most `concurrency` in flight', async () => {
+    let inFlight = 0;
+    let peak = 0;
+    const results = await mapLimit([1, 2, 3, 4, 5, 6, 7], 3, async (n) => {
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      await new Promise((r) => setTimeout(r, 5));
+      inFlight--;
+      return n * 2;
+    });
+    assert.deepEqual(results, [2, 4, 6, 8, 10, 12, 14]);
+    assert.equal(peak, 3);
+  });
+});
