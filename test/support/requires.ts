@@ -40,3 +40,8 @@ export async function missingRegistry(hostPort = 'localhost:5000'): Promise<fals
     return `needs an OCI registry at ${hostPort} (${(err as Error).message}); bash .ci/run starts one`;
   }
 }
+
+/** An environment variable that .ci/run exports (e.g. OPENSHELL_TEST_KUBE_BIN_OLD) is set and not empty. */
+export function missingEnv(name: string, env: NodeJS.ProcessEnv = process.env): false | string {
+  return env[name] ? false : `needs ${name} (bash .ci/run exports it)`;
+}
