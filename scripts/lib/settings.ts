@@ -59,7 +59,7 @@ export interface SettingSpec {
   describe: string;
 }
 
-export const AGENT_SANDBOX_VERSION = 'v0.1.1';
+export const AGENT_SANDBOX_VERSION = 'v0.5.5';
 export const K3S_IMAGE = 'rancher/k3s:v1.35.1-k3s1';
 
 /** The settings table, in README order. Defaults are strings, as in the environment. */
@@ -224,7 +224,7 @@ export function loadSettings(opts: LoadOptions = {}): Settings {
   const manifestRaw = get('OPENSHELL_DEV_AGENT_SANDBOX_MANIFEST').trim();
   const agentSandboxVersion = get('OPENSHELL_DEV_AGENT_SANDBOX_VERSION').trim();
   if (!/^v\d+\.\d+\.\d+(-[\w.]+)?$/.test(agentSandboxVersion)) {
-    bad('OPENSHELL_DEV_AGENT_SANDBOX_VERSION', agentSandboxVersion, 'must be a release tag such as v0.1.1');
+    bad('OPENSHELL_DEV_AGENT_SANDBOX_VERSION', agentSandboxVersion, 'must be a release tag such as v0.5.5');
   }
   let agentSandboxManifest = manifestRaw || agentSandboxManifestUrl(agentSandboxVersion);
   if (manifestRaw !== '' && !/^https?:\/\//.test(manifestRaw)) {

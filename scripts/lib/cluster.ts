@@ -1,0 +1,79 @@
+// Steps on a running cluster that several tasks share: write its kubeconfig,
+// wait for its nodes, advertise the registry.
+import { homedir } from 'node:os';
+import { writeOwnFile, mergeIntoUser, type KubeNames } from './kubeconfig.ts';
+import { call, connect, getOrUndefined, waitFor, type Kube } from './kube.ts';
+import type { ClusterProvider } from './providers/types.ts';
+import { hostingConfigMap, HOSTING_NAME, HOSTING_NAMESPACE } from './registry.ts';
+import { kubeNames } from './settings.ts';
+import type { TaskContext } from './task.ts';
+import { parse } from 'yaml';
+
+/** The names our kubeconfig entries use: k3d's/kwok's convention, or the existing context's own. */
+export function namesFromKubeconfig(text: string, fallback: KubeNames): KubeNames {
+  const cfg = parse(text) as { 'current-context'?: string; contexts?: Array<{ name: string; context: { cluster: string; user: string } }> };
+  const ctx = cfg?.contexts?.find((c) => c.name === cfg['current-context']) ?? cfg?.contexts?.[0];
+  return ctx ? { context: ctx.name, cluster: ctx.context.cluster, user: ctx.context.user } : fallback;
+}
+
+/** Write the cluster's kubeconfig to its own file, and merge it into the user's when asked. */
+export async function syncKubeconfig(ctx: TaskContext, provider: ClusterProvider): Promise<void> {
+  const s = ctx.settings;
+  const text = (await provider.kubeconfig(ctx)).trimEnd() + '\n';
+  const change = writeOwnFile(s.kubeconfig, text, ctx.run.dryRun);
+  if (change === 'unchanged') ctx.log.debug(`kubeconfig ${s.kubeconfig} unchanged`);
+  else ctx.log.ok(`kubeconfig ${change}${ctx.run.dryRun ? ' (dry run: not written)' : ''}: ${s.kubeconfig}`);
+  if (s.mergeKubeconfig && provider.name !== 'existing') {
+    const names = namesFromKubeconfig(text, kubeNames(s));
+    const r = mergeIntoUser({ ours: text, names, env: ctx.env, home: ctx.env.HOME ?? homedir(), ownFile: s.kubeconfig, dryRun: ctx.run.dryRun });
+    if (r.change !== 'unchanged') {
+      ctx.log.ok(`merged context ${names.context} into ${r.file}${r.backup ? ` (backup: ${r.backup})` : ''}${ctx.run.dryRun ? ' (dry run: not written)' : ''}`);
+    }
+  }
+}
+
+interface NodeLike {
+  metadata?: { name?: string };
+  status?: { conditions?: Array<{ type: string; status: string }> };
+}
+
+export function readyNodes(nodes: NodeLike[]): { ready: string[]; notReady: string[] } {
+  const ready: string[] = [];
+  const notReady: string[] = [];
+  for (const n of nodes) {
+    const ok = n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+    (ok ? ready : notReady).push(n.metadata?.name ?? '?');
+  }
+  return { ready, notReady };
+}
+
+/** Wait until at least `expected` nodes exist and all are Ready. */
+export async function waitForNodes(ctx: TaskContext, kube: Kube, expected: number): Promise<string[]> {
+  return ctx.log.progress(
+    `waiting for ${expected} node(s) to be Ready`,
+    waitFor(`${expected} Ready node(s)`, ctx.settings.timeoutSec, async () => {
+      const list = await call('list nodes', kube.core.listNode(), kube.timeoutMs);
+      const { ready, notReady } = readyNodes(list.items);
+      return ready.length >= expected && notReady.length === 0 ? ready : undefined;
+    }),
+  );
+}
+
+/** Create or update kube-public/local-registry-hosting; unchanged when it already says the same. */
+export async function advertiseRegistry(ctx: TaskContext, kube: Kube, provider: ClusterProvider): Promise<'created' | 'updated' | 'unchanged'> {
+  const wanted = hostingConfigMap(provider.registry(ctx));
+  const current = await getOrUndefined('read the registry ConfigMap', kube.core.readNamespacedConfigMap({ name: HOSTING_NAME, namespace: HOSTING_NAMESPACE }), kube.timeoutMs);
+  if (current && JSON.stringify(current.data ?? {}) === JSON.stringify(wanted.data)) return 'unchanged';
+  if (ctx.run.dryRun) {
+    ctx.log.info(`[dry-run] would ${current ? 'update' : 'create'} ConfigMap ${HOSTING_NAMESPACE}/${HOSTING_NAME}`);
+    return current ? 'updated' : 'created';
+  }
+  if (current) {
+    await call('update the registry ConfigMap', kube.core.replaceNamespacedConfigMap({ name: HOSTING_NAME, namespace: HOSTING_NAMESPACE, body: { ...wanted, metadata: { ...wanted.metadata, resourceVersion: current.metadata?.resourceVersion } } }), kube.timeoutMs);
+    return 'updated';
+  }
+  await call('create the registry ConfigMap', kube.core.createNamespacedConfigMap({ namespace: HOSTING_NAMESPACE, body: wanted }), kube.timeoutMs);
+  return 'created';
+}
+
+export { connect };

@@ -1,0 +1,53 @@
+// existing: any cluster your kubeconfig already reaches (seed 001: "point e2e
+// tests at any cluster"). It never creates or deletes a cluster; `up` copies
+// the chosen context into the kit's own kubeconfig file so every other task
+// works unchanged, and `down` only removes what the kit installed.
+import type { TaskContext } from '../task.ts';
+import { UserError } from '../task.ts';
+import type { ClusterProvider, ClusterState, RegistryEndpoints } from './types.ts';
+
+function contextArgs(ctx: TaskContext): string[] {
+  return ctx.settings.context ? ['--context', ctx.settings.context] : [];
+}
+
+/** kubectl against the user's own kubeconfig (not the kit's file). */
+function userKubectl(ctx: TaskContext, ...args: string[]): string[] {
+  return ['kubectl', ...contextArgs(ctx), ...args];
+}
+
+export const existingProvider: ClusterProvider = {
+  name: 'existing',
+  tools: ['kubectl'],
+  needsEngine: false,
+
+  async state(ctx): Promise<ClusterState> {
+    const what = ctx.settings.context || 'the current context';
+    const r = await ctx.run.run({ argv: userKubectl(ctx, 'version', '-o', 'json', '--request-timeout=5s'), check: false, timeoutMs: 15_000 });
+    const serverVersion = /"serverVersion"[\s\S]*?"gitVersion"\s*:\s*"([^"]+)"/.exec(r.stdout)?.[1];
+    if (serverVersion) return { exists: true, running: true, detail: `existing: ${what} (${serverVersion})` };
+    const why = (r.stderr || r.stdout).trim().split('\n').pop() ?? 'no answer';
+    return { exists: true, running: false, detail: `existing: ${what} does not answer (${why})` };
+  },
+
+  async create(ctx) {
+    throw new UserError(
+      `the existing provider never creates clusters: ${ctx.settings.context || 'the current context'} is not usable. Check \`kubectl config get-contexts\` and OPENSHELL_DEV_CONTEXT`,
+    );
+  },
+
+  async start(ctx) {
+    return this.create(ctx);
+  },
+
+  async delete() {
+    // Not ours to delete.
+  },
+
+  async kubeconfig(ctx) {
+    return ctx.run.out(userKubectl(ctx, 'config', 'view', '--minify', '--flatten', '--raw'), { timeoutMs: 15_000 });
+  },
+
+  registry(ctx): RegistryEndpoints {
+    return { host: `localhost:${ctx.settings.registryPort}`, cluster: `${ctx.settings.registryName}:5000` };
+  },
+};
