@@ -1,0 +1,156 @@
+// skaffold.yaml and the Dockerfiles: structure, the setValueTemplates names
+// skaffold derives from image names, the profiles rendering with real helm,
+// the real skaffold's parser when it is installed, and the images built by a
+// real Docker engine (with stand-in binaries) when one answers.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { parse } from 'yaml';
+import { missingDocker, missingTools } from '../support/requires.ts';
+import { devValues, gatewayWorkload, render, repoRoot } from './support/helm.ts';
+
+const run = promisify(execFile);
+
+interface Release {
+  name: string;
+  chartPath: string;
+  namespace: string;
+  valuesFiles: string[];
+  setValueTemplates: Record<string, string>;
+}
+interface Artifact {
+  image: string;
+  context?: string;
+  docker: { dockerfile: string };
+  sync?: { manual: { src: string; dest: string; strip?: string }[] };
+}
+interface SkaffoldConfig {
+  apiVersion: string;
+  build: { local: { push: boolean }; artifacts: Artifact[] };
+  deploy: { helm: { releases: Release[] } };
+  profiles: { name: string; patches: { op: string; path: string; value: string }[] }[];
+}
+
+const config = parse(readFileSync(join(repoRoot, 'skaffold.yaml'), 'utf8')) as SkaffoldConfig;
+const GATEWAY = 'openshell-registry:5000/openshell-gateway';
+const SUPERVISOR = 'openshell-registry:5000/openshell-supervisor';
+/** Skaffold's template key for an image: / - . : become _. */
+const templateKey = (image: string) => image.replace(/[/\-.:]/g, '_');
+
+describe('skaffold.yaml', () => {
+  test('two docker artifacts pushed to the k3d registry', () => {
+    assert.match(config.apiVersion, /^skaffold\/v4beta\d+$/);
+    assert.equal(config.build.local.push, true);
+    assert.deepEqual(
+      config.build.artifacts.map((a) => [a.image, a.docker.dockerfile]),
+      [
+        [GATEWAY, 'deploy/docker/Dockerfile.gateway'],
+        [SUPERVISOR, 'deploy/docker/Dockerfile.supervisor'],
+      ],
+    );
+  });
+
+  test('helm release openshell in namespace openshell with values.dev.yaml and image templates', () => {
+    const [rel] = config.deploy.helm.releases;
+    assert.ok(rel);
+    assert.equal(rel.name, 'openshell');
+    assert.equal(rel.namespace, 'openshell');
+    assert.equal(rel.chartPath, 'deploy/helm/openshell');
+    assert.deepEqual(rel.valuesFiles, ['deploy/helm/openshell/values.dev.yaml']);
+    assert.deepEqual(rel.setValueTemplates, {
+      'image.repository': `{{.IMAGE_REPO_${templateKey(GATEWAY)}}}`,
+      'image.tag': `{{.IMAGE_TAG_${templateKey(GATEWAY)}}}`,
+      'supervisor.image.repository': `{{.IMAGE_REPO_${templateKey(SUPERVISOR)}}}`,
+      'supervisor.image.tag': `{{.IMAGE_TAG_${templateKey(SUPERVISOR)}}}`,
+    });
+    assert.equal(templateKey(GATEWAY), 'openshell_registry_5000_openshell_gateway');
+  });
+
+  test('manual sync puts the supervisor binary at /opt/openshell/bin/openshell-sandbox', () => {
+    const sup = config.build.artifacts.find((a) => a.image === SUPERVISOR);
+    const [rule] = sup?.sync?.manual ?? [];
+    assert.ok(rule);
+    const file = rule.src.slice((rule.strip ?? '').length);
+    assert.equal(`${rule.dest}/${file}`, '/opt/openshell/bin/openshell-sandbox');
+  });
+
+  test('profiles for the enterprise variants point at existing values files', () => {
+    assert.deepEqual(config.profiles.map((p) => p.name).sort(), ['ha', 'ingress', 'oidc']);
+    for (const p of config.profiles) {
+      for (const patch of p.patches) {
+        assert.equal(patch.path, '/deploy/helm/releases/0/valuesFiles/-');
+        readFileSync(join(repoRoot, patch.value));
+      }
+    }
+  });
+
+  for (const name of ['ha', 'ingress', 'oidc']) {
+    test(`profile ${name} renders on top of values.dev.yaml`, { skip: missingTools('helm') }, async () => {
+      const p = config.profiles.find((x) => x.name === name);
+      const files = p?.patches.map((x) => join(repoRoot, x.value)) ?? [];
+      const objs = await render(['-f', devValues, ...files.flatMap((f) => ['-f', f])]);
+      assert.equal(gatewayWorkload(objs).spec.template.spec.containers[0]?.image, 'openshell-registry:5000/openshell-gateway:dev');
+    });
+  }
+
+  test('the real skaffold parses it (skaffold diagnose --yaml-only)', { skip: missingTools('skaffold') }, async () => {
+    for (const profile of ['', 'ha', 'ingress', 'oidc']) {
+      const args = ['diagnose', '--yaml-only', '--filename', join(repoRoot, 'skaffold.yaml')];
+      if (profile) args.push('--profile', profile);
+      const { stdout } = await run('skaffold', args, { cwd: repoRoot, timeout: 60_000 });
+      assert.match(stdout, /openshell-registry:5000\/openshell-gateway/);
+    }
+  });
+});
+
+describe('Dockerfiles', () => {
+  const gateway = readFileSync(join(repoRoot, 'deploy/docker/Dockerfile.gateway'), 'utf8');
+  const supervisor = readFileSync(join(repoRoot, 'deploy/docker/Dockerfile.supervisor'), 'utf8');
+
+  test('no compiler inside; parameterised bases and binary directory', () => {
+    for (const f of [gateway, supervisor]) {
+      assert.doesNotMatch(f, /^\s*RUN\b/m, 'no RUN steps: binaries come prebuilt');
+      assert.match(f, /^ARG BIN_DIR=\.build\/bin$/m);
+    }
+    assert.match(gateway, /^ARG BASE_IMAGE=gcr\.io\/distroless\/cc-debian12/m);
+    assert.match(gateway, /^USER 65532:65532$/m);
+    assert.match(supervisor, /^FROM scratch$/m);
+    assert.match(supervisor, /COPY \$\{BIN_DIR\}\/openshell-sandbox \/openshell-sandbox$/m);
+  });
+
+  const ctx = mkdtempSync(join(tmpdir(), 'openshell-docker-'));
+  const tags = [`openshell-test-gateway:${process.pid}`, `openshell-test-supervisor:${process.pid}`];
+  after(async () => {
+    rmSync(ctx, { recursive: true, force: true });
+    await run('docker', ['rmi', '-f', ...tags]).catch(() => undefined);
+  });
+
+  test('both images build from prebuilt binaries (stand-ins) with a real Docker engine', { skip: missingDocker(), timeout: 120_000 }, async () => {
+    mkdirSync(join(ctx, '.build/bin'), { recursive: true });
+    for (const bin of ['openshell-server', 'openshell-sandbox']) {
+      writeFileSync(join(ctx, '.build/bin', bin), '#!/bin/sh\necho stand-in\n');
+      chmodSync(join(ctx, '.build/bin', bin), 0o755);
+    }
+    // No registry is reachable here: build the gateway on scratch instead of distroless.
+    await run('docker', ['build', '-q', '-t', tags[0] as string, '--build-arg', 'BASE_IMAGE=scratch', '-f', join(repoRoot, 'deploy/docker/Dockerfile.gateway'), ctx], { timeout: 120_000 });
+    await run('docker', ['build', '-q', '-t', tags[1] as string, '-f', join(repoRoot, 'deploy/docker/Dockerfile.supervisor'), ctx], { timeout: 120_000 });
+    const inspect = async (tag: string) =>
+      JSON.parse((await run('docker', ['image', 'inspect', tag, '--format', '{{json .Config}}'])).stdout) as { User: string; Entrypoint: string[] };
+    const gw = await inspect(tags[0] as string);
+    assert.equal(gw.User, '65532:65532');
+    assert.deepEqual(gw.Entrypoint, ['/usr/local/bin/openshell-server']);
+    const sup = await inspect(tags[1] as string);
+    assert.deepEqual(sup.Entrypoint, ['/openshell-sandbox']);
+    const id = (await run('docker', ['create', tags[1] as string])).stdout.trim();
+    try {
+      const { stdout } = await run('docker', ['export', id], { encoding: 'buffer', maxBuffer: 16 * 1024 * 1024 });
+      assert.ok(stdout.includes(Buffer.from('openshell-sandbox')), 'binary at the image root');
+    } finally {
+      await run('docker', ['rm', '-f', id]);
+    }
+  });
+});
