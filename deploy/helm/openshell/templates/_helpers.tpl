@@ -135,9 +135,6 @@ Every render passes through here (the workload template includes it). Each
 failure is one sentence saying what is wrong and what to set.
 */}}
 {{- define "openshell.validateValues" -}}
-{{- if and .Values.preflight.agentSandbox.enabled (not (.Capabilities.APIVersions.Has "agents.x-k8s.io/v1alpha1")) }}
-{{- fail "\n\nThe agent-sandbox API agents.x-k8s.io/v1alpha1 is not served by this cluster: install the agent-sandbox CRDs and controller first (mise run k8s:dev:bootstrap does it for the dev cluster), or set preflight.agentSandbox.enabled=false; for offline `helm template` pass --api-versions agents.x-k8s.io/v1alpha1." }}
-{{- end }}
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.database.external.enabled) }}
 {{- fail (printf "\n\nreplicaCount=%d needs an external database: the default SQLite file lives on a single pod's volume. Set database.external.enabled=true and database.external.secretName to a Secret holding a PostgreSQL URI (key %q), or set replicaCount=1." (int .Values.replicaCount) .Values.database.external.secretKey) }}
 {{- end }}
@@ -173,6 +170,10 @@ failure is one sentence saying what is wrong and what to set.
 {{- end }}
 {{- if and .Values.sandbox.createNamespace (eq (include "openshell.sandboxNamespace" .) .Release.Namespace) }}
 {{- fail "\n\nsandbox.createNamespace=true needs sandbox.namespace set to a namespace other than the release namespace (Helm already manages the release namespace)." }}
+{{- end }}
+{{- /* Last: value mistakes are reported even when rendering offline. */}}
+{{- if and .Values.preflight.agentSandbox.enabled (not (.Capabilities.APIVersions.Has "agents.x-k8s.io/v1alpha1")) }}
+{{- fail "\n\nThe agent-sandbox API agents.x-k8s.io/v1alpha1 is not served by this cluster: install the agent-sandbox CRDs and controller first (mise run k8s:dev:bootstrap does it for the dev cluster), or set preflight.agentSandbox.enabled=false; for offline `helm template` pass --api-versions agents.x-k8s.io/v1alpha1." }}
 {{- end }}
 {{- end }}
 
