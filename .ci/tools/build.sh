@@ -127,4 +127,8 @@ build_one() {
 
 tools=("$@")
 [[ ${#tools[@]} -gt 0 ]] || tools=(helm etcd kwok kube-new kube-old skaffold)
-for t in "${tools[@]}"; do build_one "$t"; done
+# One build per tool at a time: a concurrent run waits, then finds it cached.
+mkdir -p "$CACHE/locks"
+for t in "${tools[@]}"; do
+  (flock 9; build_one "$t") 9>"$CACHE/locks/$t.lock"
+done
