@@ -37,6 +37,8 @@ export interface Settings {
   agentSandboxManifest: string;
   timeoutSec: number;
   gatewayCommand: string;
+  gatewayBuildCommand: string;
+  gatewayBaseImage: string | undefined;
   /** Label selector of the sandbox pods the sideload task hot-swaps into. */
   sandboxSelector: string;
   /** Command that builds the supervisor binary in the OpenShell checkout. */
@@ -83,6 +85,8 @@ export const SETTINGS: SettingSpec[] = [
   { name: 'OPENSHELL_DEV_AGENT_SANDBOX_VERSION', default: AGENT_SANDBOX_VERSION, describe: 'agent-sandbox release applied by bootstrap' },
   { name: 'OPENSHELL_DEV_AGENT_SANDBOX_MANIFEST', default: '', describe: 'URL or local file of the agent-sandbox manifest (default: the pinned release\'s)' },
   { name: 'OPENSHELL_DEV_TIMEOUT', default: '300', describe: 'Seconds any single wait may take' },
+  { name: 'OPENSHELL_DEV_GATEWAY_BUILD_COMMAND', default: 'cargo build --release -p openshell-server', describe: 'Command `k8s:dev:sync` runs in the OpenShell checkout to build the gateway (binary: target/release/openshell-server)' },
+  { name: 'OPENSHELL_DEV_GATEWAY_BASE_IMAGE', default: '', describe: 'Base image of the gateway image (default: the Dockerfile\'s, a distroless glibc image)' },
   { name: 'OPENSHELL_DEV_GATEWAY_COMMAND', default: 'cargo run -p openshell-server --', describe: 'Command the gateway task runs in the OpenShell checkout' },
   { name: 'OPENSHELL_DEV_SANDBOX_SELECTOR', default: 'openshell.ai/managed-by=openshell', describe: 'Label selector of the sandbox pods `k8s:dev:sideload` hot-swaps the supervisor into' },
   { name: 'OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND', default: 'cargo build --release -p openshell-sandbox', describe: 'Command `k8s:dev:sideload` runs in the OpenShell checkout to build the supervisor (binary: target/release/openshell-sandbox)' },
@@ -240,6 +244,12 @@ export function loadSettings(opts: LoadOptions = {}): Settings {
   }
   const gatewayCommand = get('OPENSHELL_DEV_GATEWAY_COMMAND').trim();
   if (gatewayCommand === '') bad('OPENSHELL_DEV_GATEWAY_COMMAND', gatewayCommand, 'must be a command line');
+  const gatewayBuildCommand = get('OPENSHELL_DEV_GATEWAY_BUILD_COMMAND').trim();
+  if (gatewayBuildCommand === '') bad('OPENSHELL_DEV_GATEWAY_BUILD_COMMAND', gatewayBuildCommand, 'must be a command line');
+  const gatewayBaseImage = get('OPENSHELL_DEV_GATEWAY_BASE_IMAGE').trim() || undefined;
+  if (gatewayBaseImage !== undefined && gatewayBaseImage !== 'scratch' && !/^[\w.\-/:@]+$/.test(gatewayBaseImage)) {
+    bad('OPENSHELL_DEV_GATEWAY_BASE_IMAGE', gatewayBaseImage, 'must be an image reference (or scratch), or empty for the Dockerfile default');
+  }
   const sandboxSelector = labelSelector('OPENSHELL_DEV_SANDBOX_SELECTOR', get('OPENSHELL_DEV_SANDBOX_SELECTOR'));
   const supervisorBuildCommand = get('OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND').trim();
   if (supervisorBuildCommand === '') bad('OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND', supervisorBuildCommand, 'must be a command line');
@@ -272,6 +282,8 @@ export function loadSettings(opts: LoadOptions = {}): Settings {
     agentSandboxManifest,
     timeoutSec: integer('OPENSHELL_DEV_TIMEOUT', get('OPENSHELL_DEV_TIMEOUT'), 1, 86400, 'a number of seconds'),
     gatewayCommand,
+    gatewayBuildCommand,
+    gatewayBaseImage,
     sandboxSelector,
     supervisorBuildCommand,
     kubeBinDir,

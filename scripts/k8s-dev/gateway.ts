@@ -1,0 +1,66 @@
+// k8s:dev:gateway — run the gateway out-of-cluster against the dev cluster:
+// KUBECONFIG and the Kubernetes driver settings from seed 000, then the
+// gateway command (default `cargo run -p openshell-server --`) in the OpenShell
+// checkout. Arguments after `--` go to the gateway.
+import { existsSync } from 'node:fs';
+import { call, connect, getOrUndefined, serverVersion } from '../lib/kube.ts';
+import { providerFor } from '../lib/providers/index.ts';
+import { chooseMethod } from '../lib/sideload.ts';
+import { devImages } from '../lib/bootstrap.ts';
+import { findSourceDir } from '../lib/source.ts';
+import { isMain, runTask, UserError, type TaskContext, type TaskDefinition } from '../lib/task.ts';
+
+/** The environment seed 000 gives the out-of-cluster gateway. */
+export function gatewayEnv(ctx: TaskContext, supervisorImage: string, sideload: string): NodeJS.ProcessEnv {
+  const s = ctx.settings;
+  return {
+    KUBECONFIG: s.kubeconfig,
+    OPENSHELL_DRIVERS: 'kubernetes',
+    OPENSHELL_SANDBOX_NAMESPACE: s.sandboxNamespace,
+    OPENSHELL_SANDBOX_IMAGE: supervisorImage,
+    OPENSHELL_SUPERVISOR_SIDELOAD_METHOD: sideload,
+  };
+}
+
+export const gateway: TaskDefinition = {
+  name: 'gateway',
+  summary: 'Run the gateway out-of-cluster (cargo run -p openshell-server) with KUBECONFIG and the Kubernetes driver',
+  async main(ctx: TaskContext) {
+    const s = ctx.settings;
+    const source = findSourceDir(s);
+    if (!existsSync(s.kubeconfig)) throw new UserError(`no kubeconfig at ${s.kubeconfig}: run \`mise run k8s:dev:up\` first`);
+    const provider = await providerFor(s.provider);
+
+    // Detect: the cluster answers, the sandbox CRD is there, the sandbox namespace exists.
+    const kube = await connect(ctx);
+    const version = await serverVersion(kube);
+    const sideload = chooseMethod(s.sideloadMethod, version);
+    const crd = await getOrUndefined('read the Sandbox CRD', kube.apiext.readCustomResourceDefinition({ name: 'sandboxes.agents.x-k8s.io' }), kube.timeoutMs);
+    if (!crd) ctx.log.warn('the agent-sandbox CRDs are not installed: run `mise run k8s:dev:bootstrap` (the gateway cannot create sandboxes without them)');
+    const ns = await getOrUndefined(`read namespace ${s.sandboxNamespace}`, kube.core.readNamespace({ name: s.sandboxNamespace }), kube.timeoutMs);
+    if (!ns) {
+      if (ctx.run.dryRun) ctx.log.info(`[dry-run] would create namespace ${s.sandboxNamespace}`);
+      else {
+        await call(`create namespace ${s.sandboxNamespace}`, kube.core.createNamespace({ body: { metadata: { name: s.sandboxNamespace, labels: { 'app.kubernetes.io/managed-by': 'openshell-k8s-dev' } } } }), kube.timeoutMs);
+        ctx.log.ok(`namespace ${s.sandboxNamespace} created`);
+      }
+    }
+
+    // Run
+    const supervisor = `${provider.registry(ctx).cluster}/${devImages().supervisor.repo}:${devImages().supervisor.tag}`;
+    const env = gatewayEnv(ctx, supervisor, sideload.method);
+    for (const [k, v] of Object.entries(env)) ctx.log.info(`${k}=${v}`);
+    ctx.log.step(`running \`${s.gatewayCommand}\` in ${source} (Ctrl+C stops it)`);
+    const r = await ctx.run.run({
+      argv: ['sh', '-c', `${s.gatewayCommand} "$@"`, 'gateway', ...ctx.flags.args],
+      cwd: source,
+      env,
+      mode: 'inherit',
+      mutates: true,
+      check: false,
+    });
+    return r.code;
+  },
+};
+
+if (isMain(import.meta)) await runTask(gateway);

@@ -1,0 +1,99 @@
+// k8s:dev:status — one screen: engine, cluster, registry, kubeconfig, chart
+// release, gateway health and the sideload method in force. The exit status
+// says healthy (0) or not (1).
+import { existsSync } from 'node:fs';
+import { devImages } from '../lib/bootstrap.ts';
+import { failed, guard, printChecks, type CheckResult } from '../lib/checks.ts';
+import { useEngine } from '../lib/engine.ts';
+import { connect, helm, serverVersion, type Kube } from '../lib/kube.ts';
+import { providerFor } from '../lib/providers/index.ts';
+import { registryProblem, tagDigest } from '../lib/registry.ts';
+import { chooseMethod } from '../lib/sideload.ts';
+import { isMain, runTask, type TaskContext, type TaskDefinition } from '../lib/task.ts';
+import { findWorkloads, rolloutPending } from '../lib/workloads.ts';
+
+async function releaseCheck(ctx: TaskContext): Promise<CheckResult> {
+  const s = ctx.settings;
+  const r = await ctx.run.run({ argv: helm(ctx, 'status', s.release, '--namespace', s.namespace, '-o', 'json'), check: false, timeoutMs: 30_000 });
+  if (r.code !== 0) return { name: 'release', status: 'fail', detail: `${s.release} not installed in ${s.namespace}`, fix: 'mise run k8s:dev:bootstrap' };
+  const info = JSON.parse(r.stdout) as { version?: number; info?: { status?: string }; chart?: { metadata?: { version?: string } } };
+  const ok = info.info?.status === 'deployed';
+  return { name: 'release', status: ok ? 'ok' : 'fail', detail: `${s.release} revision ${info.version} ${info.info?.status}`, ...(ok ? {} : { fix: 'mise run k8s:dev:bootstrap --force' }) };
+}
+
+async function gatewayChecks(ctx: TaskContext, kube: Kube): Promise<CheckResult[]> {
+  const s = ctx.settings;
+  const [workloads, version] = await Promise.all([findWorkloads(kube, s.namespace, `app.kubernetes.io/instance=${s.release},app.kubernetes.io/component=gateway`), serverVersion(kube)]);
+  if (workloads.length === 0) {
+    const chosen = chooseMethod(s.sideloadMethod, version);
+    return [
+      { name: 'gateway', status: 'fail', detail: `no gateway in namespace ${s.namespace}`, fix: 'mise run k8s:dev:bootstrap (in-cluster) or mise run k8s:dev:gateway (out-of-cluster)' },
+      { name: 'sideload', status: 'ok', detail: `${chosen.method} would be used (${chosen.reason})` },
+    ];
+  }
+  return workloads.map((w) => {
+    const pending = rolloutPending(w);
+    const env = (w as { spec?: { template?: { spec?: { containers?: Array<{ env?: Array<{ name: string; value?: string }> }> } } } }).spec?.template?.spec?.containers?.flatMap((c) => c.env ?? []) ?? [];
+    const method = env.find((e) => e.name === 'OPENSHELL_SUPERVISOR_SIDELOAD_METHOD')?.value;
+    const ready = `${w.status?.readyReplicas ?? 0}/${w.spec?.replicas ?? 1} ready`;
+    return [
+      { name: 'gateway', status: pending ? 'fail' : 'ok', detail: `${w.kind} ${w.metadata?.name}: ${pending ?? ready}`, ...(pending ? { fix: `kubectl --kubeconfig ${s.kubeconfig} -n ${s.namespace} describe ${w.kind?.toLowerCase()} ${w.metadata?.name}` } : {}) },
+      { name: 'sideload', status: 'ok', detail: `${method ?? 'unknown'} in force (gateway environment; Kubernetes ${version.gitVersion})` },
+    ] as CheckResult[];
+  }).flat();
+}
+
+export const status: TaskDefinition = {
+  name: 'status',
+  summary: 'One screen: engine, cluster, registry, kubeconfig, release, gateway health, sideload method; exit status says healthy or not',
+  async main(ctx: TaskContext) {
+    const s = ctx.settings;
+    const provider = await providerFor(s.provider);
+    const checks: CheckResult[] = [];
+
+    if (provider.needsEngine) {
+      checks.push(...(await guard('engine', async () => {
+        const e = await useEngine(ctx);
+        return { name: 'engine', status: 'ok', detail: `${e.name} (${e.reason}); DOCKER_HOST=${e.dockerHost ?? '(default socket)'}` };
+      })));
+      if (failed(checks) > 0) {
+        printChecks(ctx.log, checks);
+        return 1;
+      }
+    }
+    let running = false;
+    checks.push(...(await guard('cluster', async () => {
+      const st = await provider.state(ctx);
+      running = st.running;
+      return { name: 'cluster', status: st.running ? 'ok' : 'fail', detail: `${s.cluster}: ${st.detail}`, ...(st.running ? {} : { fix: 'mise run k8s:dev:up' }) };
+    })));
+
+    const registry = provider.registry(ctx);
+    const images = devImages();
+    const [registryChecks, kubeChecks, releaseChecks] = await Promise.all([
+      guard('registry', async () => {
+        const problem = await registryProblem(registry.host);
+        if (problem) return { name: 'registry', status: 'fail', detail: problem, fix: 'mise run k8s:dev:up' };
+        const tags = await Promise.all([images.gateway, images.supervisor].map(async (i) => `${i.repo}:${i.tag} ${(await tagDigest(registry.host, i.repo, i.tag)) ? 'present' : 'missing'}`));
+        const missing = tags.some((t) => t.endsWith('missing'));
+        return { name: 'registry', status: missing ? 'warn' : 'ok', detail: `${registry.host} (pods: ${registry.cluster}); ${tags.join(', ')}`, ...(missing ? { fix: 'mise run k8s:dev:sync' } : {}) };
+      }),
+      guard('kubeconfig', async () => (existsSync(s.kubeconfig) ? { name: 'kubeconfig', status: 'ok', detail: `${s.kubeconfig} (export KUBECONFIG=${s.kubeconfig})` } : { name: 'kubeconfig', status: 'fail', detail: `${s.kubeconfig} missing`, fix: 'mise run k8s:dev:up' })),
+      running && existsSync(s.kubeconfig)
+        ? guard('gateway', async () => {
+            const kube = await connect(ctx);
+            const [release, gateway] = await Promise.all([releaseCheck(ctx), gatewayChecks(ctx, kube)]);
+            return [release, ...gateway];
+          })
+        : Promise.resolve([] as CheckResult[]),
+    ]);
+    checks.push(...registryChecks, ...kubeChecks, ...releaseChecks);
+
+    printChecks(ctx.log, checks);
+    const n = failed(checks);
+    if (n === 0) ctx.log.ok('healthy');
+    return n > 0 ? 1 : 0;
+  },
+};
+
+if (isMain(import.meta)) await runTask(status);

@@ -1,0 +1,99 @@
+// k8s:dev:sync — one shot: build the gateway and supervisor binaries, build
+// their images and push them to the local registry as :dev and a content tag.
+// An image whose inputs did not change is skipped.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { devImages } from '../lib/bootstrap.ts';
+import { useEngine } from '../lib/engine.ts';
+import { buildAndPush, stageBinary, STAGE_DIR, type ImageSpec } from '../lib/images.ts';
+import { providerFor } from '../lib/providers/index.ts';
+import { registryProblem } from '../lib/registry.ts';
+import { KIT_ROOT } from '../lib/settings.ts';
+import { findSourceDir } from '../lib/source.ts';
+import { isMain, runTask, UserError, type TaskContext, type TaskDefinition } from '../lib/task.ts';
+
+const IMAGES = ['gateway', 'supervisor'] as const;
+type ImageName = (typeof IMAGES)[number];
+
+export function imageSpecs(ctx: TaskContext): Record<ImageName, ImageSpec> {
+  const { gateway, supervisor } = devImages();
+  const s = ctx.settings;
+  return {
+    gateway: {
+      name: 'gateway',
+      repo: gateway.repo,
+      dockerfile: join(KIT_ROOT, 'deploy', 'docker', 'Dockerfile.gateway'),
+      binary: 'openshell-server',
+      buildArgs: s.gatewayBaseImage ? { BASE_IMAGE: s.gatewayBaseImage } : {},
+    },
+    supervisor: {
+      name: 'supervisor',
+      repo: supervisor.repo,
+      dockerfile: join(KIT_ROOT, 'deploy', 'docker', 'Dockerfile.supervisor'),
+      binary: 'openshell-sandbox',
+      buildArgs: {},
+    },
+  };
+}
+
+/** Build a binary in the OpenShell checkout with the configured command, or take the given path. */
+async function binaryFor(ctx: TaskContext, which: ImageName, given: string | undefined): Promise<string | undefined> {
+  if (given) return given;
+  const s = ctx.settings;
+  const source = findSourceDir(s);
+  const command = which === 'gateway' ? s.gatewayBuildCommand : s.supervisorBuildCommand;
+  ctx.log.step(`building the ${which} binary: ${command}`);
+  await ctx.run.run({ argv: ['sh', '-c', command], cwd: source, mode: 'stream', mutates: true, timeoutMs: 60 * 60_000 });
+  const built = join(source, 'target', 'release', which === 'gateway' ? 'openshell-server' : 'openshell-sandbox');
+  if (ctx.run.dryRun && !existsSync(built)) return undefined;
+  return built;
+}
+
+export const sync: TaskDefinition = {
+  name: 'sync',
+  summary: 'Build and push the gateway and supervisor images to the local registry, skipping what did not change',
+  flags: {
+    only: { help: 'gateway or supervisor: sync just one image', value: true },
+    'gateway-bin': { help: 'use this gateway binary instead of building it', value: true },
+    'supervisor-bin': { help: 'use this supervisor binary instead of building it', value: true },
+    force: { help: 'build and push even when nothing changed' },
+  },
+  async main(ctx: TaskContext) {
+    const s = ctx.settings;
+    const only = ctx.flags.options.only as string | undefined;
+    if (only !== undefined && !(IMAGES as readonly string[]).includes(only)) {
+      throw new UserError(`--only=${JSON.stringify(only)} is not valid: allowed values are ${IMAGES.join(', ')}`, 2);
+    }
+    const wanted = IMAGES.filter((i) => only === undefined || i === only);
+
+    // Detect
+    const engine = await useEngine(ctx);
+    const provider = await providerFor(s.provider);
+    const host = provider.registry(ctx).host;
+    const problem = await registryProblem(host);
+    if (problem) throw new UserError(`${problem}: run \`mise run k8s:dev:up\` first (it creates the registry)`);
+    ctx.log.ok(`engine ${engine.name} (${engine.reason}); registry ${host}`);
+
+    // Build and push
+    const specs = imageSpecs(ctx);
+    const results = [];
+    for (const which of wanted) {
+      const bin = await binaryFor(ctx, which, ctx.flags.options[`${which}-bin`] as string | undefined);
+      if (bin === undefined) {
+        ctx.log.info(`[dry-run] would stage the ${which} binary in ${STAGE_DIR} and build and push ${host}/${specs[which].repo}:dev`);
+        continue;
+      }
+      stageBinary(bin, specs[which].binary);
+      const r = await buildAndPush(ctx, engine, host, specs[which], ctx.flags.options.force === true);
+      results.push(r);
+      if (r.action === 'unchanged') ctx.log.ok(`${host}/${r.spec.repo}:dev unchanged (${r.contentTag})`);
+      else ctx.log.ok(`${host}/${r.spec.repo}:dev ${r.action} (${r.contentTag})`);
+    }
+
+    // Report
+    if (results.some((r) => r.action === 'pushed')) ctx.log.info('next: mise run k8s:dev:bootstrap (rolls the gateway onto the new images)');
+    return 0;
+  },
+};
+
+if (isMain(import.meta)) await runTask(sync);
