@@ -1,0 +1,153 @@
+// Settings: defaults, then .env, then the environment, each value validated
+// with a message naming the setting, the bad value and what is allowed; and
+// the same through a real task process (exit 2).
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { K3S_IMAGE, KIT_ROOT, kubeNames, loadSettings, SETTINGS, SettingsError } from '../../scripts/lib/settings.ts';
+
+const work = mkdtempSync(join(tmpdir(), 'openshell-settings-unit-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+const noDotenv = mkdtempSync(join(work, 'root-'));
+const home = join(work, 'home');
+mkdirSync(home);
+
+const load = (env: NodeJS.ProcessEnv, root = noDotenv) => loadSettings({ env: { PATH: '/nonexistent', ...env }, root, home });
+
+function rejects(env: NodeJS.ProcessEnv, ...patterns: RegExp[]) {
+  assert.throws(
+    () => load(env),
+    (err: Error) => {
+      assert.ok(err instanceof SettingsError, `expected a SettingsError, got ${err}`);
+      assert.equal(err.exitCode, 2);
+      for (const p of patterns) assert.match(err.message, p);
+      return true;
+    },
+  );
+}
+
+test('defaults are the seed\'s names', () => {
+  const s = load({});
+  assert.equal(s.cluster, 'openshell-dev');
+  assert.equal(s.provider, 'k3d');
+  assert.equal(s.agents, 1);
+  assert.equal(s.httpPort, 8080);
+  assert.equal(s.registryPort, 5000);
+  assert.equal(s.registryName, 'openshell-registry');
+  assert.equal(s.kubeconfig, join(home, '.kube', 'k3d-openshell-dev.yaml'));
+  assert.equal(s.mergeKubeconfig, false);
+  assert.equal(s.engine, undefined);
+  assert.equal(s.sideloadMethod, undefined);
+  assert.equal(s.sourceDir, undefined);
+  assert.equal(s.k3sImage, K3S_IMAGE);
+  assert.equal(s.namespace, 'openshell');
+  assert.equal(s.sandboxNamespace, 'openshell');
+  assert.equal(s.timeoutSec, 300);
+  assert.equal(s.kwokDir, join(home, '.kwok'));
+  assert.deepEqual(kubeNames(s), { context: 'k3d-openshell-dev', cluster: 'k3d-openshell-dev', user: 'admin@k3d-openshell-dev' });
+  assert.ok(Object.values(s.origin).every((o) => o === 'default'));
+  assert.deepEqual(Object.keys(s.origin).sort(), SETTINGS.map((x) => x.name).sort());
+});
+
+test('.env beats the defaults, the environment beats .env; origins are recorded', () => {
+  const root = mkdtempSync(join(work, 'dotenv-'));
+  writeFileSync(join(root, '.env'), '# local overrides\nOPENSHELL_DEV_CLUSTER=from-dotenv\nOPENSHELL_DEV_AGENTS=3\nOPENSHELL_DEV_HTTP_PORT="9090"\n');
+  const s = load({ OPENSHELL_DEV_AGENTS: '0' }, root);
+  assert.equal(s.cluster, 'from-dotenv');
+  assert.equal(s.httpPort, 9090);
+  assert.equal(s.agents, 0);
+  assert.equal(s.origin.OPENSHELL_DEV_CLUSTER, '.env');
+  assert.equal(s.origin.OPENSHELL_DEV_HTTP_PORT, '.env');
+  assert.equal(s.origin.OPENSHELL_DEV_AGENTS, 'environment');
+  assert.equal(s.origin.OPENSHELL_DEV_REGISTRY_PORT, 'default');
+  // An empty value in the environment is still the environment's (it clears a .env value).
+  assert.equal(load({ OPENSHELL_DEV_CLUSTER: 'x', CONTAINER_ENGINE: '' }, root).origin.CONTAINER_ENGINE, 'environment');
+  // A bad value from .env is reported like one from the environment.
+  writeFileSync(join(root, '.env'), 'OPENSHELL_DEV_HTTP_PORT=eighty\n');
+  assert.throws(() => load({}, root), /OPENSHELL_DEV_HTTP_PORT="eighty"/);
+});
+
+describe('validation names the setting, the value and what is allowed', () => {
+  test('a 40-character cluster name', () => {
+    const name = 'a'.repeat(40);
+    rejects({ OPENSHELL_DEV_CLUSTER: name }, /OPENSHELL_DEV_CLUSTER/, new RegExp(`"${name}"`), /at most 32 characters/);
+    assert.equal(load({ OPENSHELL_DEV_CLUSTER: 'a'.repeat(32) }).cluster.length, 32);
+  });
+  test('cluster names that are not DNS labels', () => {
+    for (const v of ['Dev', 'dev_1', '-dev', 'dev-', '']) rejects({ OPENSHELL_DEV_CLUSTER: v }, /OPENSHELL_DEV_CLUSTER/, /lowercase letters, digits and '-'/);
+  });
+  for (const v of ['abc', '0', '70000', '-1', '80.5', ' ']) {
+    test(`OPENSHELL_DEV_HTTP_PORT=${JSON.stringify(v)}`, () => rejects({ OPENSHELL_DEV_HTTP_PORT: v }, /OPENSHELL_DEV_HTTP_PORT/, new RegExp(JSON.stringify(v).replace(/[.*+?^${}()|[\]\\-]/g, '\\$&')), /TCP port number \(1–65535\)/));
+  }
+  test('ports at the edges are fine', () => {
+    assert.equal(load({ OPENSHELL_DEV_HTTP_PORT: '1' }).httpPort, 1);
+    assert.equal(load({ OPENSHELL_DEV_HTTP_PORT: '65535' }).httpPort, 65535);
+  });
+  test('the same HTTP and registry port', () => {
+    rejects({ OPENSHELL_DEV_HTTP_PORT: '5000' }, /OPENSHELL_DEV_REGISTRY_PORT="5000"/, /must differ from OPENSHELL_DEV_HTTP_PORT \(5000\)/);
+  });
+  test('agents out of range', () => rejects({ OPENSHELL_DEV_AGENTS: '10' }, /OPENSHELL_DEV_AGENTS="10"/, /0–9/));
+  test('a bad provider names the allowed values', () => rejects({ OPENSHELL_DEV_CLUSTER_PROVIDER: 'kind' }, /OPENSHELL_DEV_CLUSTER_PROVIDER="kind"/, /allowed values are k3d, kwok, existing/));
+  test('a bad engine names the allowed values', () => {
+    rejects({ CONTAINER_ENGINE: 'containerd' }, /CONTAINER_ENGINE="containerd"/, /allowed values are docker, podman, or empty/);
+    assert.equal(load({ CONTAINER_ENGINE: 'podman' }).engine, 'podman');
+    assert.equal(load({ CONTAINER_ENGINE: ' docker ' }).engine, 'docker');
+  });
+  test('a bad sideload method names the allowed values', () => {
+    rejects({ OPENSHELL_SUPERVISOR_SIDELOAD_METHOD: 'hostPath' }, /OPENSHELL_SUPERVISOR_SIDELOAD_METHOD="hostPath"/, /allowed values are image-volume, init-container, or empty/);
+    assert.equal(load({ OPENSHELL_SUPERVISOR_SIDELOAD_METHOD: 'init-container' }).sideloadMethod, 'init-container');
+  });
+  test('booleans', () => {
+    assert.equal(load({ OPENSHELL_DEV_MERGE_KUBECONFIG: 'yes' }).mergeKubeconfig, true);
+    assert.equal(load({ OPENSHELL_DEV_MERGE_KUBECONFIG: 'OFF' }).mergeKubeconfig, false);
+    rejects({ OPENSHELL_DEV_MERGE_KUBECONFIG: 'maybe' }, /OPENSHELL_DEV_MERGE_KUBECONFIG="maybe"/, /true or false/);
+  });
+  test('~ in the kubeconfig path is the home directory; a directory is refused', () => {
+    assert.equal(load({ OPENSHELL_DEV_KUBECONFIG: '~/k/dev.yaml' }).kubeconfig, join(home, 'k', 'dev.yaml'));
+    assert.equal(load({ OPENSHELL_DEV_KUBECONFIG: '/abs/dev.yaml' }).kubeconfig, '/abs/dev.yaml');
+    rejects({ OPENSHELL_DEV_KUBECONFIG: '~' }, /OPENSHELL_DEV_KUBECONFIG="~"/, /path of a file/);
+    rejects({ OPENSHELL_DEV_KUBECONFIG: '' }, /OPENSHELL_DEV_KUBECONFIG/);
+  });
+  test('a missing OPENSHELL_SOURCE_DIR', () => {
+    const missing = join(work, 'no-such-checkout');
+    rejects({ OPENSHELL_SOURCE_DIR: missing }, /OPENSHELL_SOURCE_DIR/, new RegExp(missing), /existing directory/);
+    assert.equal(load({ OPENSHELL_SOURCE_DIR: '~' }).sourceDir, home);
+  });
+  test('agent-sandbox version and manifest', () => {
+    rejects({ OPENSHELL_DEV_AGENT_SANDBOX_VERSION: '0.5.5' }, /OPENSHELL_DEV_AGENT_SANDBOX_VERSION="0.5.5"/, /v0\.5\.5/);
+    rejects({ OPENSHELL_DEV_AGENT_SANDBOX_MANIFEST: join(work, 'none.yaml') }, /OPENSHELL_DEV_AGENT_SANDBOX_MANIFEST/, /http\(s\) URL or an existing file/);
+    assert.match(load({}).agentSandboxManifest, /agent-sandbox\/releases\/download\/v\d+\.\d+\.\d+\/manifest\.yaml$/);
+  });
+  test('image, timeout, selector', () => {
+    rejects({ OPENSHELL_DEV_K3S_IMAGE: 'rancher/k3s' }, /OPENSHELL_DEV_K3S_IMAGE/, /with a tag/);
+    rejects({ OPENSHELL_DEV_TIMEOUT: '0' }, /OPENSHELL_DEV_TIMEOUT="0"/);
+    rejects({ OPENSHELL_DEV_SANDBOX_SELECTOR: '' }, /OPENSHELL_DEV_SANDBOX_SELECTOR/, /non-empty/);
+    assert.equal(load({ OPENSHELL_DEV_SANDBOX_SELECTOR: 'app in (a,b),tier!=x' }).sandboxSelector, 'app in (a,b),tier!=x');
+  });
+});
+
+describe('a task process with a bad setting exits 2 naming it', () => {
+  const up = join(KIT_ROOT, 'scripts', 'k8s-dev', 'up.ts');
+  const tsx = join(KIT_ROOT, 'node_modules', '.bin', 'tsx');
+  const run = (env: NodeJS.ProcessEnv) =>
+    spawnSync(tsx, [up], {
+      cwd: KIT_ROOT,
+      env: { PATH: process.env.PATH, HOME: home, OPENSHELL_DEV_KUBECONFIG: join(work, 'kc.yaml'), CI: 'true', ...env },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+  test('a 40-character OPENSHELL_DEV_CLUSTER', () => {
+    const r = run({ OPENSHELL_DEV_CLUSTER: 'x'.repeat(40) });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /OPENSHELL_DEV_CLUSTER="x{40}" is not valid: .*at most 32 characters/);
+    assert.doesNotMatch(r.stderr, /at .*\.ts:\d+/, 'no stack trace');
+  });
+  test('OPENSHELL_DEV_HTTP_PORT=abc', () => {
+    const r = run({ OPENSHELL_DEV_HTTP_PORT: 'abc' });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /OPENSHELL_DEV_HTTP_PORT="abc" is not valid/);
+  });
+});
