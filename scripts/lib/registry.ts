@@ -35,7 +35,7 @@ const MANIFEST_TYPES = [
 ].join(', ');
 
 /** null when the registry answers /v2/, else why not. */
-export async function registryProblem(host: string, timeoutMs = 3000): Promise<string | null> {
+export async function registryProblem(host: string, timeoutMs = 10_000): Promise<string | null> {
   try {
     const res = await fetch(`http://${host}/v2/`, { signal: AbortSignal.timeout(timeoutMs) });
     return res.status === 200 || res.status === 401 ? null : `GET http://${host}/v2/ answered ${res.status}`;

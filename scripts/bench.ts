@@ -1,0 +1,111 @@
+// npm run bench — how fast the dev loop feels, measured (not a test):
+//   1. task start-up (`<task> --help`: tsx, imports, settings)
+//   2. first runs and no-op re-runs of up, sync, bootstrap, status on a
+//      throwaway cluster (kwok provider unless OPENSHELL_DEV_CLUSTER_PROVIDER says
+//      otherwise), then down
+//   3. supervisor hot-swap for 1 and 10 pods against an image rebuild, push and rollout
+// Sections whose tools are missing are skipped with the reason.
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { benchSideload, formatRow } from './bench/sideload.ts';
+import { KIT_ROOT } from './lib/settings.ts';
+import { createContext } from './lib/task.ts';
+
+const TSX = join(KIT_ROOT, 'node_modules', '.bin', 'tsx');
+const TASKS = ['up', 'down', 'bootstrap', 'gateway', 'watch', 'sync', 'status', 'doctor', 'sideload'];
+const runs = Number(process.env.BENCH_RUNS ?? 5);
+
+interface Timing {
+  what: string;
+  ms: number[];
+}
+
+function runTaskProcess(task: string, args: string[], env: NodeJS.ProcessEnv): { ms: number; code: number; out: string } {
+  const t0 = performance.now();
+  const r = spawnSync(TSX, [join(KIT_ROOT, 'scripts', 'k8s-dev', `${task}.ts`), ...args], { env, encoding: 'utf8', timeout: 600_000 });
+  return { ms: performance.now() - t0, code: r.status ?? 1, out: (r.stdout ?? '') + (r.stderr ?? '') };
+}
+
+function measure(what: string, n: number, once: () => number): Timing {
+  const ms: number[] = [];
+  for (let i = 0; i < n; i++) ms.push(once());
+  return { what, ms };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+function table(rows: Timing[]): string {
+  const lines = ['| what | median | min | max | runs |', '| --- | --- | --- | --- | --- |'];
+  for (const r of rows) lines.push(`| ${r.what} | ${fmt(median(r.ms))} | ${fmt(Math.min(...r.ms))} | ${fmt(Math.max(...r.ms))} | ${r.ms.length} |`);
+  return lines.join('\n');
+}
+
+function has(bin: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
+}
+
+// 1. Start-up
+const startup = TASKS.map((t) => measure(`start-up: ${t} --help`, runs, () => runTaskProcess(t, ['--help'], process.env).ms));
+console.log('\n## Task start-up\n');
+console.log(table(startup));
+
+// 2. No-op re-runs
+const provider = process.env.OPENSHELL_DEV_CLUSTER_PROVIDER ?? 'kwok';
+const missing = ['kubectl', 'helm', 'docker', ...(provider === 'kwok' ? ['kwokctl', 'kube-apiserver', 'etcd'] : ['k3d'])].filter((b) => !has(b));
+if (missing.length > 0) {
+  console.log(`\n## No-op re-runs: skipped (needs ${missing.join(', ')} on PATH; bash .ci/run provisions them)`);
+} else {
+  const home = mkdtempSync(join(tmpdir(), 'openshell-bench-'));
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    HOME: home,
+    OPENSHELL_DEV_CLUSTER_PROVIDER: provider,
+    OPENSHELL_DEV_CLUSTER: `bench-${process.pid}`,
+    OPENSHELL_DEV_KUBECONFIG: join(home, 'kubeconfig.yaml'),
+    OPENSHELL_DEV_AGENT_SANDBOX_MANIFEST: process.env.OPENSHELL_DEV_AGENT_SANDBOX_MANIFEST ?? join(KIT_ROOT, 'test', 'fixtures', 'agent-sandbox', 'manifest.yaml'),
+    OPENSHELL_DEV_GATEWAY_BASE_IMAGE: process.env.OPENSHELL_DEV_GATEWAY_BASE_IMAGE ?? 'scratch',
+  };
+  // Stand-in binaries (static busybox), unique per run so the first sync really pushes.
+  const bins = ['openshell-server', 'openshell-sandbox'].map((b) => {
+    const p = join(home, b);
+    copyFileSync('/bin/busybox', p);
+    appendFileSync(p, `${b}-${Date.now()}`);
+    return p;
+  });
+  const syncArgs = ['--gateway-bin', bins[0]!, '--supervisor-bin', bins[1]!];
+  const rows: Timing[] = [];
+  const step = (task: string, args: string[] = []) => {
+    const r = runTaskProcess(task, args, env);
+    if (r.code !== 0) throw new Error(`${task} failed (exit ${r.code}):\n${r.out}`);
+    return r.ms;
+  };
+  try {
+    rows.push({ what: `up (create ${provider} cluster)`, ms: [step('up')] });
+    rows.push({ what: 'sync (build + push both images)', ms: [step('sync', syncArgs)] });
+    rows.push({ what: 'bootstrap (CRDs + chart install)', ms: [step('bootstrap')] });
+    rows.push(measure('up, no-op', runs, () => step('up')));
+    rows.push(measure('sync, no source change', runs, () => step('sync', syncArgs)));
+    rows.push(measure('bootstrap, nothing changed', runs, () => step('bootstrap')));
+    rows.push(measure('status', runs, () => step('status')));
+  } catch (err) {
+    process.exitCode = 1;
+    console.error(`\nbench stopped: ${(err as Error).message}`);
+  } finally {
+    rows.push({ what: 'down', ms: [runTaskProcess('down', [], env).ms] });
+    rmSync(home, { recursive: true, force: true });
+  }
+  console.log(`\n## First runs and no-op re-runs (${provider} provider)\n`);
+  console.log(table(rows));
+}
+
+// 3. Hot-swap
+if (!has('docker') || spawnSync('docker', ['version']).status !== 0) {
+  console.log('\n## Supervisor hot-swap: skipped (needs a running Docker engine)');
+} else {
+  console.log('\n## Supervisor hot-swap vs image rebuild, push and rollout\n');
+  const ctx = createContext({ name: 'bench', summary: '', main: async () => {} }, { argv: [] });
+  const rows = await benchSideload(ctx, { counts: [1, 10] });
+  for (const r of rows) console.log(`- ${formatRow(r)}`);
+}
