@@ -274,6 +274,15 @@ function dirOf(path: string): string {
   return slash <= 0 ? '/' : path.slice(0, slash);
 }
 
+/**
+ * Runs in the container as `sh -c INSTALL_SCRIPT sh TMP SHA256 DEST`: print the
+ * sha256 of TMP; if it is not SHA256 remove TMP and exit 3; else chmod 0755 and
+ * `mv -f` TMP onto DEST (a rename: atomic on one filesystem, and the running
+ * binary's inode is never written to).
+ */
+export const INSTALL_SCRIPT =
+  'sum=$(sha256sum "$1") || exit 2; echo "$sum"; if [ "${sum%% *}" != "$2" ]; then rm -f "$1"; exit 3; fi; chmod 0755 "$1" && mv -f "$1" "$3"';
+
 /** Run `work` over `items` with at most `limit` in flight; results in input order. */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array<R>(items.length);
@@ -293,10 +302,10 @@ function lastLine(r: Result): string {
 }
 
 /**
- * Swap one target: probe that the directory is writable, copy beside the old
- * file, compare sha256 in the container with the local one, chmod, rename into
- * place with `mv -f` (never overwrite a running binary in place). A temporary
- * file left by a failed step is removed.
+ * Swap one target in three round trips: probe that the directory is writable;
+ * copy beside the old file; compare sha256 in the container with the local
+ * one, chmod, rename into place with `mv -f` (never overwrite a running binary
+ * in place). A temporary file left by a failed step is removed.
  */
 export async function swapOne(ctx: TaskContext, transport: SwapTransport, target: SwapTarget, opts: HotSwapOptions & { sha256: string }): Promise<SwapOutcome> {
   const start = Date.now();
@@ -315,20 +324,19 @@ export async function swapOne(ctx: TaskContext, transport: SwapTransport, target
     await run(transport.exec(target, ['rm', '-f', tmp]), true);
     return done('failed', `copy failed: ${lastLine(cp)}`);
   }
-  const sum = await run(transport.exec(target, ['sha256sum', tmp]), true);
+  // One round trip: sha256 of what arrived (printed, compared here too), then
+  // chmod and the atomic rename only if it matches the local sum; else the
+  // temporary file goes and the old binary stays.
+  const install = await run(transport.exec(target, ['sh', '-c', INSTALL_SCRIPT, 'sh', tmp, opts.sha256, remote]), true);
   if (!ctx.run.dryRun) {
-    const remoteSum = sum.stdout.trim().split(/\s+/)[0] ?? '';
-    if (sum.code !== 0 || remoteSum !== opts.sha256) {
-      await run(transport.exec(target, ['rm', '-f', tmp]), true);
-      const why = sum.code !== 0 ? lastLine(sum) : `sha256 ${remoteSum.slice(0, 12) || '(none)'} in the container, ${opts.sha256.slice(0, 12)} locally`;
-      return done('failed', `checksum mismatch, old binary kept: ${why}`);
+    const remoteSum = /^([0-9a-f]{64})\s/m.exec(install.stdout)?.[1] ?? '';
+    if (install.code === 3) {
+      return done('failed', `checksum mismatch, old binary kept: sha256 ${remoteSum.slice(0, 12) || '(none)'} in the container, ${opts.sha256.slice(0, 12)} locally`);
     }
-  }
-  const chmod = await run(transport.exec(target, ['chmod', '0755', tmp]), true);
-  const mv = chmod.code === 0 ? await run(transport.exec(target, ['mv', '-f', tmp, remote]), true) : chmod;
-  if (mv.code !== 0) {
-    await run(transport.exec(target, ['rm', '-f', tmp]), true);
-    return done('failed', `rename into place failed, old binary kept: ${lastLine(mv)}`);
+    if (install.code !== 0) {
+      await run(transport.exec(target, ['rm', '-f', tmp]), true);
+      return done('failed', `verify/rename failed, old binary kept: ${lastLine(install)}`);
+    }
   }
   if (opts.restart) await run(transport.exec(target, ['kill', '1']), true);
   if (ctx.run.dryRun) return done('planned', `would replace ${remote}`);

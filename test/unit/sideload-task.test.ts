@@ -10,9 +10,9 @@ import { Pod } from 'kubernetes-models/v1/Pod';
 import { parse } from 'yaml';
 import { builtBinaryPath, fallbackImage, sideload } from '../../scripts/k8s-dev/sideload.ts';
 import { memoryLogger } from '../../scripts/lib/log.ts';
-import { scriptedExecutor, type Cmd, type Executor } from '../../scripts/lib/run.ts';
+import { formatArgv, scriptedExecutor, type Cmd, type Executor } from '../../scripts/lib/run.ts';
 import { loadSettings } from '../../scripts/lib/settings.ts';
-import { sha256File } from '../../scripts/lib/sideload.ts';
+import { INSTALL_SCRIPT, sha256File } from '../../scripts/lib/sideload.ts';
 import { judgeSmokePod, proveSideload, smokePodManifest } from '../../scripts/lib/smoke-pod.ts';
 import { createContext } from '../../scripts/lib/task.ts';
 
@@ -65,7 +65,7 @@ describe('k8s:dev:sideload', () => {
     const sum = await sha256File(bin);
     const exec = scriptedExecutor([
       [`${K} get pods`, { stdout: JSON.stringify(pods) }],
-      [/ sha256sum /, (cmd: Cmd) => ({ stdout: `${sum}  ${cmd.argv.at(-1)}\n` })],
+      [/sha256sum/, (cmd: Cmd) => ({ stdout: `${sum}  ${cmd.argv.at(-3)}\n` })],
       ['docker version', { stdout: '20.10.24' }],
       ['docker --version', { stdout: 'Docker version 20.10.24' }],
     ]);
@@ -80,9 +80,7 @@ describe('k8s:dev:sideload', () => {
         [
           `${K} exec -n sandboxes ${pod} -c agent -- test -w /opt/openshell/bin`,
           `${K} cp ${bin} sandboxes/${pod}:/opt/openshell/bin/TMP -c agent`,
-          `${K} exec -n sandboxes ${pod} -c agent -- sha256sum /opt/openshell/bin/TMP`,
-          `${K} exec -n sandboxes ${pod} -c agent -- chmod 0755 /opt/openshell/bin/TMP`,
-          `${K} exec -n sandboxes ${pod} -c agent -- mv -f /opt/openshell/bin/TMP /opt/openshell/bin/openshell-sandbox`,
+          formatArgv([...`${K} exec -n sandboxes ${pod} -c agent -- sh -c`.split(' '), INSTALL_SCRIPT, 'sh', '/opt/openshell/bin/TMP', sum, '/opt/openshell/bin/openshell-sandbox']),
         ],
       );
     }

@@ -7,13 +7,14 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Pod } from 'kubernetes-models/v1/Pod';
 import { memoryLogger } from '../../scripts/lib/log.ts';
-import { scriptedExecutor, type Executor } from '../../scripts/lib/run.ts';
+import { formatArgv, scriptedExecutor, type Executor } from '../../scripts/lib/run.ts';
 import { loadSettings, SettingsError } from '../../scripts/lib/settings.ts';
 import {
   applySideload,
   chooseMethod,
   dockerTransport,
   hotSwap,
+  INSTALL_SCRIPT,
   kubectlTransport,
   mapLimit,
   methodForVersion,
@@ -217,7 +218,7 @@ describe('hot-swap', () => {
 
   test('kubectl: probe, cp beside, sha256 in the pod, chmod, mv -f — exactly these commands', async () => {
     const sum = await sha256File(bin);
-    const exec = scriptedExecutor([[/ sha256sum /, { stdout: `${sum}  ${tmp}\n` }]]);
+    const exec = scriptedExecutor([[/sha256sum/, { stdout: `${sum}  ${tmp}\n` }]]);
     const { ctx } = ctxWith(exec);
     const [out] = await hotSwap(ctx, kubectlTransport(kubectl), [target], { localPath: bin, nonce: 'n1' });
     assert.equal(out!.status, 'updated');
@@ -226,20 +227,31 @@ describe('hot-swap', () => {
     assert.deepEqual(exec.calls, [
       `${ex} test -w /opt/openshell/bin`,
       `${k} cp ${bin} openshell/sb-1:${tmp} -c agent`,
-      `${ex} sha256sum ${tmp}`,
-      `${ex} chmod 0755 ${tmp}`,
-      `${ex} mv -f ${tmp} /opt/openshell/bin/openshell-sandbox`,
+      formatArgv([...ex.split(' '), 'sh', '-c', INSTALL_SCRIPT, 'sh', tmp, sum, '/opt/openshell/bin/openshell-sandbox']),
     ]);
   });
 
+  test('the install script: sha256 first, chmod and mv -f only on a match, rm -f otherwise', () => {
+    assert.match(INSTALL_SCRIPT, /^sum=\$\(sha256sum "\$1"\)/);
+    assert.ok(INSTALL_SCRIPT.indexOf('rm -f "$1"; exit 3') < INSTALL_SCRIPT.indexOf('mv -f "$1" "$3"'));
+    assert.match(INSTALL_SCRIPT, /chmod 0755 "\$1" && mv -f "\$1" "\$3"$/);
+  });
+
   test('a checksum mismatch keeps the old binary and removes the temporary file', async () => {
-    const exec = scriptedExecutor([[/ sha256sum /, { stdout: `${'0'.repeat(64)}  ${tmp}\n` }]]);
+    const exec = scriptedExecutor([[/sha256sum/, { stdout: `${'0'.repeat(64)}  ${tmp}\n`, code: 3 }]]);
     const { ctx } = ctxWith(exec);
     const [out] = await hotSwap(ctx, kubectlTransport(kubectl), [target], { localPath: bin, nonce: 'n1' });
     assert.equal(out!.status, 'failed');
-    assert.match(out!.detail, /checksum mismatch, old binary kept/);
+    assert.match(out!.detail, /checksum mismatch, old binary kept: sha256 000000000000 in the container/);
+  });
+
+  test('a failed copy removes the temporary file', async () => {
+    const exec = scriptedExecutor([[/ cp /, { code: 1, stderr: 'tar: not found' }]]);
+    const { ctx } = ctxWith(exec);
+    const [out] = await hotSwap(ctx, kubectlTransport(kubectl), [target], { localPath: bin, nonce: 'n1' });
+    assert.equal(out!.status, 'failed');
+    assert.match(out!.detail, /copy failed: tar: not found/);
     assert.ok(exec.calls.at(-1)!.endsWith(`rm -f ${tmp}`));
-    assert.ok(!exec.calls.some((c) => c.includes(' mv -f ')));
   });
 
   test('a read-only mount is reported, nothing is copied', async () => {
@@ -257,14 +269,14 @@ describe('hot-swap', () => {
     assert.equal(out!.status, 'planned');
     assert.equal(exec.calls.length, 1);
     const printed = log.lines.filter((l) => l.includes('[dry-run] would run:'));
-    assert.equal(printed.length, 4);
+    assert.equal(printed.length, 2);
     assert.match(printed[0]!, / cp .* openshell\/sb-1:\/opt\/openshell\/bin\/\.openshell-sandbox\.n1\.new -c agent/);
-    assert.match(printed[3]!, / mv -f /);
+    assert.match(printed[1]!, / mv -f /);
   });
 
   test('docker transport: the same steps through docker cp / docker exec', async () => {
     const sum = await sha256File(bin);
-    const exec = scriptedExecutor([[/ sha256sum /, { stdout: `${sum}  x\n` }]]);
+    const exec = scriptedExecutor([[/sha256sum/, { stdout: `${sum}  x\n` }]]);
     const { ctx } = ctxWith(exec);
     await hotSwap(ctx, dockerTransport(), [{ name: 'c1' }], { localPath: bin, nonce: 'n1' });
     assert.deepEqual(exec.calls.slice(0, 2), ['docker exec c1 test -w /opt/openshell/bin', `docker cp ${bin} c1:${tmp}`]);
