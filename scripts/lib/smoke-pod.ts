@@ -193,8 +193,13 @@ export async function runSmokePod(ctx: TaskContext, o: SmokePodOptions & Pick<Pr
   const manifest = smokePodManifest(o);
   const ns = ['-n', o.namespace];
   const base = { method: o.method, pod: `${o.namespace}/${o.name}` };
-  await ctx.run.run({ argv: kubectl(ctx, 'create', '-f', '-'), input: stringify(manifest), mutates: true, timeoutMs: 30_000 });
+  const created = await ctx.run.run({ argv: kubectl(ctx, 'create', '-f', '-'), input: stringify(manifest), mutates: true, check: false, timeoutMs: 30_000 });
   if (ctx.run.dryRun) return { ...base, verdict: 'printed', detail: 'dry-run: printed, not created', imageProblem: false };
+  if (created.code !== 0) {
+    // e.g. an API server without image volumes rejects the volume outright.
+    const why = (created.stderr || created.stdout).trim().split('\n').slice(-2).join(' ');
+    return { ...base, verdict: 'broken', detail: `the API server refused the pod: ${why}`, imageProblem: false };
+  }
   try {
     await o.onCreated?.({ name: o.name, namespace: o.namespace, method: o.method });
     const timeoutSec = o.timeoutSec ?? Math.min(ctx.settings.timeoutSec, 120);
@@ -202,7 +207,7 @@ export async function runSmokePod(ctx: TaskContext, o: SmokePodOptions & Pick<Pr
     let last: PodStatusJson = {};
     for (;;) {
       const r = await ctx.run.run({ argv: kubectl(ctx, 'get', 'pod', o.name, ...ns, '-o', 'json'), check: false, timeoutMs: 15_000 });
-      if (r.code === 0) {
+      if (r.code === 0 && r.stdout.trim().startsWith('{')) {
         last = JSON.parse(r.stdout) as PodStatusJson;
         const verdict = judgeSmokePod(last);
         if (verdict?.verdict === 'works') {
@@ -298,6 +303,9 @@ export async function proveSideload(ctx: TaskContext, opts: ProveOptions = {}): 
       detail: `${why} failed: ${first.detail}; ${other} works on this cluster: ${second.detail}`,
       fix: fixFor(other),
     };
+  }
+  if (second.verdict === 'inconclusive') {
+    return { name, status: 'fail', detail: `${why} failed: ${first.detail}; ${other} was accepted but not proven: ${second.detail}`, fix: fixFor(other) };
   }
   return {
     name,

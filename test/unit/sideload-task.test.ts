@@ -232,6 +232,18 @@ describe('doctor: the sideload smoke pod', () => {
     assert.equal(exec.calls.filter((c) => / delete pod openshell-sideload-smoke-/.test(c)).length, 2, 'both pods deleted');
   });
 
+  test('an API server that refuses the image volume: fail, naming the API error, and init-container recommended', async () => {
+    const exec = scriptedExecutor([
+      [/ create -f -/, (cmd: Cmd) => (cmd.input?.includes('reference:') ? { code: 1, stderr: 'Error from server (BadRequest): strict decoding error: unknown field "spec.volumes[0].image"' } : {})],
+      [/ get pod openshell-sideload-smoke-ic-/, { stdout: JSON.stringify({ status: { phase: 'Succeeded' } }) }],
+    ]);
+    const { ctx } = ctxFor(exec, [], { OPENSHELL_SUPERVISOR_SIDELOAD_METHOD: 'image-volume' });
+    const r = await proveSideload(ctx, { pollMs: 1 });
+    assert.equal(r.status, 'fail');
+    assert.match(r.detail, /the API server refused the pod: .*unknown field "spec.volumes\[0\].image".*init-container works/);
+    assert.match(r.fix ?? '', /=init-container/);
+  });
+
   test('a pod that stays Running (kwok) is inconclusive, a warning, and still deleted', async () => {
     const exec = scriptedExecutor([[/ get pod openshell-sideload-smoke-/, { stdout: JSON.stringify({ status: { phase: 'Running' } }) }]]);
     const { ctx } = ctxFor(exec, [], { OPENSHELL_SUPERVISOR_SIDELOAD_METHOD: 'image-volume' });
