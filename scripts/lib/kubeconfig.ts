@@ -1,7 +1,8 @@
 // Kubeconfig handling that never clobbers a user's file. The cluster's own
 // kubeconfig lives in its own file; merging into the user's default kubeconfig
 // is opt-in, touches only our named entries, writes atomically after a backup,
-// and keeps everything else byte-for-byte (comments and order included).
+// and keeps everything else byte-for-byte (comments, order and quoting included:
+// our entries are spliced into the text, the rest is never re-serialised).
 //
 // Which file kubectl writes to follows clientcmd's rules: with KUBECONFIG set to
 // one file, that file; to several, the first that exists, else the last one;
@@ -10,7 +11,7 @@
 // single file into it.)
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { isMap, isScalar, isSeq, parseDocument, type Document } from 'yaml';
+import { isMap, isScalar, isSeq, parseDocument, stringify, type Document, type Pair, type Scalar } from 'yaml';
 import { UserError } from './task.ts';
 
 export interface KubeNames {
@@ -74,22 +75,134 @@ export function hasOurEntries(text: string, names: KubeNames, path = 'kubeconfig
   return SECTIONS.some(([section, key]) => namesIn(doc, section).includes(ourName(names, key)));
 }
 
-/**
- * Our entries from `ours` (a complete kubeconfig for our cluster) merged into
- * `text`: entries with our names are replaced in place (or appended), nothing
- * else changes. current-context is set only when the file has none.
- */
-export function mergeText(text: string, ours: string, names: KubeNames, path = 'kubeconfig'): string {
-  const doc = parseKubeconfig(text, path);
-  const src = parseKubeconfig(ours, 'the cluster kubeconfig');
-  if (doc.contents === null) {
-    doc.contents = doc.createNode({ apiVersion: 'v1', kind: 'Config', preferences: {} }) as never;
-  }
+// Edits are made to the text itself, at the source ranges of the parsed nodes:
+// re-serialising the parsed document would re-indent sequences, respace flow
+// mappings and comments, and so rewrite every line of the user's file.
+interface Edit {
+  start: number;
+  end: number;
+  text: string;
+}
+
+function applyEdits(text: string, edits: Edit[]): string {
+  let out = text;
+  for (const e of [...edits].sort((a, b) => b.start - a.start)) out = out.slice(0, e.start) + e.text + out.slice(e.end);
+  return out;
+}
+
+const lineStart = (text: string, i: number) => text.lastIndexOf('\n', i - 1) + 1;
+/** The end of a node, extended to the end of its line (past a trailing comment). */
+function lineEnd(text: string, i: number): number {
+  if (i >= text.length || text[i - 1] === '\n') return i;
+  const n = text.indexOf('\n', i);
+  return n < 0 ? text.length : n + 1;
+}
+
+type Ranged = { range?: [number, number, number] | null };
+const rangeOf = (node: unknown) => (node as Ranged | null)?.range ?? undefined;
+
+/** Where a block sequence item's line starts, and the indentation of its `-`; undefined when the layout is unusual. */
+function blockItemStart(text: string, item: unknown): { start: number; indent: string } | undefined {
+  const r = rangeOf(item);
+  if (!r) return undefined;
+  let j = r[0] - 1;
+  while (j >= 0 && (text[j] === ' ' || text[j] === '\n' || text[j] === '\r' || text[j] === '\t')) j--;
+  if (text[j] !== '-') return undefined;
+  const start = lineStart(text, j);
+  const indent = text.slice(start, j);
+  return /^ *$/.test(indent) ? { start, indent } : undefined;
+}
+
+/** One block sequence item at `indent`, ending with a newline. */
+function blockItem(value: unknown, indent: string): string {
+  return stringify([value], { lineWidth: 0 })
+    .split('\n')
+    .map((l) => (l === '' ? l : indent + l))
+    .join('\n');
+}
+
+const scalarText = (v: string) => stringify(v, { lineWidth: 0 }).trimEnd();
+
+/** The top-level pair for `key`, if the top level is a block mapping. */
+function topPair(doc: Document, key: string): Pair<Scalar, unknown> | undefined {
+  const map = doc.contents;
+  if (!isMap(map)) return undefined;
+  return map.items.find((p) => isScalar(p.key) && p.key.value === key) as Pair<Scalar, unknown> | undefined;
+}
+
+const isNullish = (node: unknown) => node === null || node === undefined || (isScalar(node) && (node.value === null || node.value === ''));
+
+/** Text edits that put our entries into `text` (undefined: a layout we do not edit in place). */
+function mergeEdits(text: string, doc: Document, src: Document, names: KubeNames): Edit[] | undefined {
+  if (!isMap(doc.contents) || doc.contents.flow) return undefined;
+  const edits: Edit[] = [];
+  let tail = '';
   for (const [section, key] of SECTIONS) {
-    const entry = (src.get(section, true) as { items?: unknown[] } | undefined)?.items?.find(
-      (item) => isMap(item) && item.get('name') === ourName(names, key),
-    );
-    if (entry === undefined) throw new UserError(`the cluster kubeconfig has no ${key} named ${ourName(names, key)}`);
+    const entry = entryFrom(src, section, ourName(names, key));
+    const pair = topPair(doc, section);
+    const seq = pair?.value;
+    if (pair === undefined) {
+      tail += `${section}:\n${blockItem(entry, '')}`;
+    } else if (isNullish(seq)) {
+      const r = rangeOf(seq) ?? rangeOf(pair.key);
+      if (!r) return undefined;
+      let start = isScalar(seq) ? r[0] : r[1];
+      while (text[start - 1] === ' ') start--;
+      edits.push({ start, end: r[1], text: '\n' + blockItem(entry, '').trimEnd() });
+    } else if (isSeq(seq) && seq.flow) {
+      const json = JSON.stringify(entry);
+      const index = seq.items.findIndex((item) => isMap(item) && item.get('name') === ourName(names, key));
+      const at = rangeOf(seq.items[index >= 0 ? index : seq.items.length - 1]);
+      const whole = rangeOf(seq);
+      if (index >= 0 && at) edits.push({ start: at[0], end: at[1], text: json });
+      else if (at) edits.push({ start: at[1], end: at[1], text: `, ${json}` });
+      else if (whole) edits.push({ start: whole[0], end: whole[1], text: `[${json}]` });
+      else return undefined;
+    } else if (isSeq(seq)) {
+      const first = blockItemStart(text, seq.items[0]);
+      if (!first) return undefined;
+      const index = seq.items.findIndex((item) => isMap(item) && item.get('name') === ourName(names, key));
+      if (index >= 0) {
+        const at = blockItemStart(text, seq.items[index]);
+        const r = rangeOf(seq.items[index]);
+        if (!at || !r) return undefined;
+        const end = lineEnd(text, r[2]);
+        const item = blockItem(entry, at.indent);
+        edits.push({ start: at.start, end, text: text[end - 1] === '\n' ? item : item.trimEnd() });
+      } else {
+        const r = rangeOf(seq.items[seq.items.length - 1]);
+        if (!r) return undefined;
+        const end = lineEnd(text, r[2]);
+        edits.push({ start: end, end, text: (text[end - 1] === '\n' ? '' : '\n') + blockItem(entry, first.indent) });
+      }
+    } else {
+      return undefined;
+    }
+  }
+  const current = topPair(doc, 'current-context');
+  if (current === undefined) {
+    tail += `current-context: ${scalarText(names.context)}\n`;
+  } else if (isNullish(current.value)) {
+    const r = rangeOf(current.value) ?? rangeOf(current.key);
+    if (!r) return undefined;
+    let start = isScalar(current.value) ? r[0] : r[1];
+    while (text[start - 1] === ' ') start--;
+    edits.push({ start, end: r[1], text: ` ${scalarText(names.context)}` });
+  }
+  if (tail !== '') edits.push({ start: text.length, end: text.length, text: (text === '' || text.endsWith('\n') ? '' : '\n') + tail });
+  return edits;
+}
+
+function entryFrom(src: Document, section: string, name: string): unknown {
+  const entry = (src.get(section, true) as { items?: unknown[] } | undefined)?.items?.find((item) => isMap(item) && item.get('name') === name);
+  if (entry === undefined) throw new UserError(`the cluster kubeconfig has no ${section.slice(0, -1)} named ${name}`);
+  return (entry as { toJSON(): unknown }).toJSON();
+}
+
+/** The same merge on the parsed document, re-serialised: only for layouts the text edits do not handle (a flow mapping at the top). */
+function mergeByDocument(doc: Document, src: Document, names: KubeNames, path: string): string {
+  for (const [section, key] of SECTIONS) {
+    const entry = entryFrom(src, section, ourName(names, key));
     let seq = doc.get(section, true);
     if (!isSeq(seq)) {
       doc.set(section, doc.createNode([]));
@@ -97,7 +210,7 @@ export function mergeText(text: string, ours: string, names: KubeNames, path = '
     }
     if (!isSeq(seq)) throw new UserError(`${path}: "${section}" must be a list; nothing was written`);
     const index = seq.items.findIndex((item) => isMap(item) && item.get('name') === ourName(names, key));
-    const node = doc.createNode((entry as { toJSON(): unknown }).toJSON());
+    const node = doc.createNode(entry);
     if (index >= 0) seq.items[index] = node;
     else seq.items.push(node);
   }
@@ -106,22 +219,84 @@ export function mergeText(text: string, ours: string, names: KubeNames, path = '
   return doc.toString();
 }
 
+/** Our entries, as the JSON a file holds for them (to check a text edit). */
+function ourEntries(doc: Document, names: KubeNames): string {
+  return JSON.stringify([
+    ...SECTIONS.map(([section, key]) => (doc.get(section, true) as { items?: unknown[] } | undefined)?.items?.find((i) => isMap(i) && i.get('name') === ourName(names, key))),
+    doc.get('current-context'),
+  ]);
+}
+
+/**
+ * Our entries from `ours` (a complete kubeconfig for our cluster) merged into
+ * `text`: entries with our names are replaced in place (or appended), nothing
+ * else changes, byte for byte. current-context is set only when the file has none.
+ */
+export function mergeText(text: string, ours: string, names: KubeNames, path = 'kubeconfig'): string {
+  let doc = parseKubeconfig(text, path);
+  const src = parseKubeconfig(ours, 'the cluster kubeconfig');
+  let base = text;
+  if (doc.contents === null) {
+    base = text + (text === '' || text.endsWith('\n') ? '' : '\n') + 'apiVersion: v1\nkind: Config\npreferences: {}\n';
+    doc = parseKubeconfig(base, path);
+  }
+  const edits = mergeEdits(base, doc, src, names);
+  if (edits !== undefined) {
+    const out = applyEdits(base, edits);
+    // The edited text must say exactly what the document merge says; else use that.
+    const check = parseDocument(out);
+    const expected = parseKubeconfig(mergeByDocument(parseKubeconfig(base, path), src, names, path), path);
+    if (check.errors.length === 0 && JSON.stringify(check.toJSON()) === JSON.stringify(expected.toJSON()) && ourEntries(check, names) === ourEntries(expected, names)) return out;
+  }
+  return mergeByDocument(doc, src, names, path);
+}
+
 /** `text` without our entries (current-context dropped if it was ours); null when there is nothing to remove. */
 export function removeText(text: string, names: KubeNames, path = 'kubeconfig'): string | null {
   const doc = parseKubeconfig(text, path);
-  let changed = false;
+  const edits: Edit[] = [];
+  let inPlace = isMap(doc.contents) && !doc.contents.flow;
   for (const [section, key] of SECTIONS) {
     const seq = doc.get(section, true);
     if (!isSeq(seq)) continue;
-    const before = seq.items.length;
-    seq.items = seq.items.filter((item) => !(isMap(item) && item.get('name') === ourName(names, key)));
-    changed ||= seq.items.length !== before;
+    seq.items.forEach((item, i) => {
+      if (!(isMap(item) && item.get('name') === ourName(names, key))) return;
+      const r = rangeOf(item);
+      if (!r) return void (inPlace = false);
+      if (seq.flow) {
+        const next = rangeOf(seq.items[i + 1]);
+        const prev = rangeOf(seq.items[i - 1]);
+        if (next) edits.push({ start: r[0], end: next[0], text: '' });
+        else if (prev) edits.push({ start: prev[1], end: r[1], text: '' });
+        else edits.push({ start: r[0], end: r[1], text: '' });
+      } else {
+        const at = blockItemStart(text, item);
+        if (!at) return void (inPlace = false);
+        edits.push({ start: at.start, end: lineEnd(text, r[2]), text: '' });
+      }
+    });
   }
-  if (doc.get('current-context') === names.context) {
-    doc.delete('current-context');
-    changed = true;
+  const current = topPair(doc, 'current-context');
+  const currentIsOurs = current !== undefined && isScalar(current.value) && current.value.value === names.context;
+  if (currentIsOurs) {
+    const k = rangeOf(current.key);
+    const v = rangeOf(current.value);
+    if (k && v) edits.push({ start: lineStart(text, k[0]), end: lineEnd(text, v[2]), text: '' });
+    else inPlace = false;
   }
-  return changed ? doc.toString() : null;
+  if (edits.length === 0 && !currentIsOurs) return null;
+  if (inPlace) {
+    const out = applyEdits(text, edits);
+    const check = parseDocument(out);
+    if (check.errors.length === 0 && !hasOurEntries(out, names, path) && check.get('current-context') !== names.context) return out;
+  }
+  // Fallback for unusual layouts: edit the parsed document and re-serialise it.
+  for (const [section, key] of SECTIONS) {
+    const seq = doc.get(section, true);
+    if (isSeq(seq)) seq.items = seq.items.filter((item) => !(isMap(item) && item.get('name') === ourName(names, key)));
+  }
+  if (currentIsOurs) doc.delete('current-context');
+  return doc.toString();
 }
 
 /** Write atomically: a temp file beside the target, then rename (a symlinked target stays a symlink). */
