@@ -1,0 +1,98 @@
+// k8s:dev:sync end to end: builds the gateway and supervisor images (FROM
+// scratch, from fixture binaries) with a real engine, pushes them to the real
+// registry, and checks the tags over the registry API; a second run with the
+// same binaries skips both. The same build and push through Docker and
+// through Podman's Docker-API socket.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { contentTag } from '../../scripts/lib/images.ts';
+import { listTags, tagDigest } from '../../scripts/lib/registry.ts';
+import { describeRun, fixtureBinary, KIT_ROOT, missingBusybox, rmTree, runTask, stackLines, taskEnv, tempDir } from '../support/e2e.ts';
+import { missingDocker, missingEnv, missingRegistry, missingTools } from '../support/requires.ts';
+
+const REGISTRY = process.env.OPENSHELL_TEST_REGISTRY || 'localhost:5000';
+const REGISTRY_PORT = REGISTRY.split(':')[1] ?? '5000';
+const T = { timeout: 300_000 };
+const registrySkip = await missingRegistry(REGISTRY);
+
+/** The Podman socket .ci/run serves (…/podman/podman.sock) → the XDG_RUNTIME_DIR the engine code derives it from. */
+function podmanRuntimeDir(): string | undefined {
+  const host = process.env.OPENSHELL_TEST_PODMAN_HOST ?? '';
+  const m = /^unix:\/\/(.+)\/podman\/podman\.sock$/.exec(host);
+  return m?.[1];
+}
+
+function podmanSkip(): false | string {
+  const why = missingEnv('OPENSHELL_TEST_PODMAN_HOST') || missingTools('podman');
+  if (why) return why;
+  if (!podmanRuntimeDir()) return `OPENSHELL_TEST_PODMAN_HOST=${process.env.OPENSHELL_TEST_PODMAN_HOST} is not <dir>/podman/podman.sock (the path CONTAINER_ENGINE=podman derives from XDG_RUNTIME_DIR)`;
+  return missingDocker({ ...process.env, DOCKER_HOST: process.env.OPENSHELL_TEST_PODMAN_HOST });
+}
+
+const engines = [
+  { name: 'docker', skip: missingDocker(), extra: { CONTAINER_ENGINE: 'docker', DOCKER_HOST: process.env.DOCKER_HOST } },
+  { name: 'podman', skip: podmanSkip(), extra: { CONTAINER_ENGINE: 'podman', XDG_RUNTIME_DIR: podmanRuntimeDir() } },
+] as const;
+
+const images = [
+  { which: 'gateway', repo: 'openshell-gateway', dockerfile: 'Dockerfile.gateway', buildArgs: { BASE_IMAGE: 'scratch' } },
+  { which: 'supervisor', repo: 'openshell-supervisor', dockerfile: 'Dockerfile.supervisor', buildArgs: {} },
+] as const;
+
+for (const engine of engines) {
+  describe(`sync through ${engine.name}`, { skip: registrySkip || missingBusybox() || engine.skip }, () => {
+    let home = '';
+    let env: NodeJS.ProcessEnv = {};
+    let args: string[] = [];
+    const bins: Record<string, string> = {};
+
+    before(() => {
+      home = tempDir(`sync-${engine.name}`);
+      env = taskEnv(home, { OPENSHELL_DEV_REGISTRY_PORT: REGISTRY_PORT, OPENSHELL_DEV_GATEWAY_BASE_IMAGE: 'scratch', ...engine.extra });
+      // Unique binaries: this run really builds and pushes, whatever the registry held before.
+      bins.gateway = fixtureBinary(join(home, 'bin'), 'openshell-server');
+      bins.supervisor = fixtureBinary(join(home, 'bin'), 'openshell-sandbox');
+      args = ['--gateway-bin', bins.gateway, '--supervisor-bin', bins.supervisor];
+    });
+    after(() => rmTree(home));
+
+    test('the first run builds both images and pushes :dev and the content tag', T, async (t) => {
+      const r = await runTask('sync', args, env, { timeoutMs: 280_000 });
+      assert.equal(r.code, 0, describeRun(r));
+      assert.deepEqual(stackLines(r.out), []);
+      t.diagnostic(`sync via ${engine.name}: ${(r.ms / 1000).toFixed(1)}s`);
+      assert.match(r.out, new RegExp(`engine ${engine.name} \\(CONTAINER_ENGINE=${engine.name}\\)`));
+      for (const img of images) {
+        const tag = contentTag(readFileSync(join(KIT_ROOT, 'deploy', 'docker', img.dockerfile), 'utf8'), readFileSync(bins[img.which]!), img.buildArgs);
+        assert.match(r.out, new RegExp(`${REGISTRY}/${img.repo}:dev pushed \\(${tag}\\)`));
+        // Over the registry API: both tags exist and point at the same manifest.
+        const tags = await listTags(REGISTRY, img.repo);
+        assert.ok(tags.includes('dev') && tags.includes(tag), `${img.repo} tags: ${tags.join(', ')}`);
+        const [dev, content] = await Promise.all([tagDigest(REGISTRY, img.repo, 'dev'), tagDigest(REGISTRY, img.repo, tag)]);
+        assert.ok(dev?.startsWith('sha256:'), `${img.repo}:dev digest ${dev}`);
+        assert.equal(dev, content, `${img.repo}:dev is not the content tag`);
+      }
+    });
+
+    test('a second run with the same binaries skips both images', T, async (t) => {
+      const r = await runTask('sync', args, env, { timeoutMs: 120_000 });
+      assert.equal(r.code, 0, describeRun(r));
+      t.diagnostic(`no-op sync via ${engine.name}: ${(r.ms / 1000).toFixed(1)}s`);
+      for (const img of images) assert.match(r.out, new RegExp(`${REGISTRY}/${img.repo}:dev unchanged \\(src-[0-9a-f]{16}\\)`));
+      assert.doesNotMatch(r.out, /building|pushed/);
+    });
+
+    test('--only supervisor with a new binary pushes just that image', T, async () => {
+      const before = await tagDigest(REGISTRY, 'openshell-gateway', 'dev');
+      const fresh = fixtureBinary(join(home, 'bin2'), 'openshell-sandbox');
+      const r = await runTask('sync', ['--only', 'supervisor', '--supervisor-bin', fresh], env, { timeoutMs: 280_000 });
+      assert.equal(r.code, 0, describeRun(r));
+      assert.match(r.out, new RegExp(`${REGISTRY}/openshell-supervisor:dev pushed`));
+      assert.doesNotMatch(r.out, /openshell-gateway/);
+      assert.equal(await tagDigest(REGISTRY, 'openshell-gateway', 'dev'), before, 'the gateway image moved');
+      rmTree(dirname(fresh));
+    });
+  });
+}
