@@ -12,7 +12,7 @@ mkdir -p "$CACHE/bin"
 
 log() { printf '[tools] %s\n' "$*" >&2; }
 
-# go_install NAME VERSION MODULE [BIN=]PKG... : build inside a generated module
+# [EXTRA_LDFLAGS=...] go_install NAME VERSION MODULE [BIN=]PKG... : build inside a generated module
 # that requires MODULE@VERSION. Unlike `go install pkg@version` this honours the
 # tool's own `replace` and `exclude` directives (skaffold pins docker with them),
 # copied from its go.mod except those pointing at local paths (etcd has such).
@@ -34,7 +34,7 @@ go_install() {
   for spec in "$@"; do
     local bin="${spec%%=*}" pkg="${spec#*=}"
     [[ "$spec" == *=* ]] || bin="${pkg##*/}"
-    (cd "$work" && go build -ldflags="-s -w" -o "$dest/$bin" "$pkg" >&2)
+    (cd "$work" && go build -ldflags="-s -w ${EXTRA_LDFLAGS:-}" -o "$dest/$bin" "$pkg" >&2)
   done
   touch "$dest/.complete"
   log "built $name $version in $((SECONDS - start))s"
@@ -118,8 +118,8 @@ build_one() {
     kube-old) kube "$KUBE_OLD_VERSION" ;;
     etcd) go_install etcd "$ETCD_VERSION" go.etcd.io/etcd/server/v3 etcd=go.etcd.io/etcd/server/v3 ;;
     kwok) go_install kwok "$KWOK_VERSION" sigs.k8s.io/kwok sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl ;;
-    helm) go_install helm "$HELM_VERSION" helm.sh/helm/v4 helm.sh/helm/v4/cmd/helm ;;
-    skaffold) go_install skaffold "$SKAFFOLD_VERSION" github.com/GoogleContainerTools/skaffold/v2 github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold ;;
+    helm) EXTRA_LDFLAGS="-X helm.sh/helm/v4/internal/version.version=$HELM_VERSION" go_install helm "$HELM_VERSION" helm.sh/helm/v4 helm.sh/helm/v4/cmd/helm ;;
+    skaffold) EXTRA_LDFLAGS="-X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.version=$SKAFFOLD_VERSION" go_install skaffold "$SKAFFOLD_VERSION" github.com/GoogleContainerTools/skaffold/v2 github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold ;;
     k3d) go_install k3d "$K3D_VERSION" github.com/k3d-io/k3d/v5 k3d=github.com/k3d-io/k3d/v5 ;;
     *) log "unknown tool: $1 (known: kube-new kube-old etcd kwok helm skaffold k3d)"; return 2 ;;
   esac
