@@ -269,6 +269,19 @@ export function swapTempPath(remotePath: string, nonce: string): string {
   return `${remotePath.slice(0, slash + 1)}.${remotePath.slice(slash + 1)}.${nonce}.new`;
 }
 
+/** Is `path` on a read-only mount, by the container's /proc/self/mounts (the longest mount point that contains it)? */
+export function isReadOnlyPath(mounts: string, path: string): boolean {
+  let best: { point: string; ro: boolean } | undefined;
+  for (const line of mounts.split('\n')) {
+    const [, point, , options] = line.split(' ');
+    if (!point || options === undefined) continue;
+    const p = point.replaceAll('\\040', ' ');
+    const inside = p === '/' || path === p || path.startsWith(`${p}/`);
+    if (inside && (!best || p.length >= best.point.length)) best = { point: p, ro: options.split(',').includes('ro') };
+  }
+  return best?.ro ?? false;
+}
+
 function dirOf(path: string): string {
   const slash = path.lastIndexOf('/');
   return slash <= 0 ? '/' : path.slice(0, slash);
@@ -302,7 +315,7 @@ function lastLine(r: Result): string {
 }
 
 /**
- * Swap one target in three round trips: probe that the directory is writable;
+ * Swap one target in three round trips: read the mount table (is the directory read-only?);
  * copy beside the old file; compare sha256 in the container with the local
  * one, chmod, rename into place with `mv -f` (never overwrite a running binary
  * in place). A temporary file left by a failed step is removed.
@@ -315,12 +328,14 @@ export async function swapOne(ctx: TaskContext, transport: SwapTransport, target
   const done = (status: SwapStatus, detail: string): SwapOutcome => ({ target, label, status, detail, ms: Date.now() - start });
   const run = (cmd: Cmd, mutates: boolean) => ctx.run.run({ ...cmd, mutates, check: false });
 
-  const probe = await run(transport.exec(target, ['test', '-w', dirOf(remote)]), false);
-  if (probe.code === 1) return done('read-only', `${dirOf(remote)} is not writable (read-only mount)`);
-  if (probe.code !== 0) return done('failed', `cannot probe ${dirOf(remote)}: ${lastLine(probe)}`);
+  // Read the mount table rather than `test -w`: busybox's test says yes to root even on a read-only mount.
+  const probe = await run(transport.exec(target, ['cat', '/proc/self/mounts']), false);
+  if (probe.code !== 0) return done('failed', `cannot read the container's mounts: ${lastLine(probe)}`);
+  if (isReadOnlyPath(probe.stdout, dirOf(remote))) return done('read-only', `${dirOf(remote)} is a read-only mount`);
 
   const cp = await run(transport.copy(target, opts.localPath, tmp), true);
   if (cp.code !== 0) {
+    if (/read-only/i.test(cp.stderr + cp.stdout)) return done('read-only', `${dirOf(remote)} is read-only: ${lastLine(cp)}`);
     await run(transport.exec(target, ['rm', '-f', tmp]), true);
     return done('failed', `copy failed: ${lastLine(cp)}`);
   }

@@ -23,6 +23,7 @@ const bin = join(dir, 'openshell-sandbox');
 writeFileSync(bin, '#!/bin/sh\necho openshell-sandbox 9.9.9\n', { mode: 0o755 });
 const env = { OPENSHELL_DEV_KUBECONFIG: kubeconfig, OPENSHELL_SANDBOX_NAMESPACE: 'sandboxes', HOME: dir, PATH: process.env.PATH };
 const settings = loadSettings({ env, root: dir, home: dir });
+const RO_MOUNTS = 'overlay / overlay rw,relatime 0 0\n/dev/sda1 /opt/openshell/bin ext4 ro,relatime 0 0\n';
 const K = `kubectl --kubeconfig ${kubeconfig}`;
 
 function ctxFor(executor: Executor, argv: string[], extraEnv: Record<string, string> = {}) {
@@ -78,7 +79,7 @@ describe('k8s:dev:sideload', () => {
       assert.deepEqual(
         mine.map((c) => c.replace(/\.openshell-sandbox\.[^ ]+\.new/g, 'TMP')),
         [
-          `${K} exec -n sandboxes ${pod} -c agent -- test -w /opt/openshell/bin`,
+          `${K} exec -n sandboxes ${pod} -c agent -- cat /proc/self/mounts`,
           `${K} cp ${bin} sandboxes/${pod}:/opt/openshell/bin/TMP -c agent`,
           formatArgv([...`${K} exec -n sandboxes ${pod} -c agent -- sh -c`.split(' '), INSTALL_SCRIPT, 'sh', '/opt/openshell/bin/TMP', sum, '/opt/openshell/bin/openshell-sandbox']),
         ],
@@ -100,13 +101,13 @@ describe('k8s:dev:sideload', () => {
   test('a read-only emptyDir mount (found by the probe) also falls back', async () => {
     const exec = scriptedExecutor([
       [`${K} get pods`, { stdout: JSON.stringify({ items: [pods.items[0]] }) }],
-      [/ test -w /, { code: 1 }],
+      [/ cat \/proc\/self\/mounts/, { stdout: RO_MOUNTS }],
       ['docker version', { stdout: '20.10.24' }],
     ]);
     const { ctx, log } = ctxFor(exec, [bin]);
     assert.equal(await sideload.main(ctx), 0);
     assert.ok(exec.calls.includes(`${K} delete pod -n sandboxes sb-a --wait=false`), exec.calls.join('\n'));
-    assert.match(log.lines.join('\n'), /not writable \(read-only mount\)/);
+    assert.match(log.lines.join('\n'), /is a read-only mount/);
   });
 
   test('--dry-run runs only reads and prints every write', async () => {

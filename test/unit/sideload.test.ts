@@ -15,6 +15,7 @@ import {
   dockerTransport,
   hotSwap,
   INSTALL_SCRIPT,
+  isReadOnlyPath,
   kubectlTransport,
   mapLimit,
   methodForVersion,
@@ -33,6 +34,7 @@ import {
 } from '../../scripts/lib/sideload.ts';
 import { createContext, type TaskDefinition } from '../../scripts/lib/task.ts';
 
+const RO_MOUNTS = 'overlay / overlay rw,relatime 0 0\n/dev/sda1 /opt/openshell/bin ext4 ro,relatime 0 0\n';
 const IMG = { image: 'openshell/supervisor:latest', pullPolicy: 'IfNotPresent' as const };
 const def: TaskDefinition = { name: 'unit', summary: 'unit', main: async () => {} };
 const settings = loadSettings({ env: {}, root: tmpdir(), home: '/home/dev' });
@@ -212,6 +214,14 @@ describe('hot-swap', () => {
   const target = { name: 'sb-1', namespace: 'openshell', container: 'agent' };
   const tmp = '/opt/openshell/bin/.openshell-sandbox.n1.new';
 
+  test('read-only is read from the mount table: the longest mount point containing the directory', () => {
+    assert.equal(isReadOnlyPath(RO_MOUNTS, '/opt/openshell/bin'), true);
+    assert.equal(isReadOnlyPath(RO_MOUNTS, '/opt/openshell'), false);
+    assert.equal(isReadOnlyPath('overlay / overlay ro,relatime 0 0\ntmpfs /opt/openshell/bin tmpfs rw 0 0\n', '/opt/openshell/bin'), false);
+    assert.equal(isReadOnlyPath('overlay / overlay ro 0 0\n', '/opt/openshell/bin'), true);
+    assert.equal(isReadOnlyPath('', '/x'), false);
+  });
+
   test('the temporary file sits beside the binary (same filesystem: atomic rename)', () => {
     assert.equal(swapTempPath('/opt/openshell/bin/openshell-sandbox', 'n1'), tmp);
   });
@@ -225,7 +235,7 @@ describe('hot-swap', () => {
     const k = 'kubectl --kubeconfig /kc';
     const ex = `${k} exec -n openshell sb-1 -c agent --`;
     assert.deepEqual(exec.calls, [
-      `${ex} test -w /opt/openshell/bin`,
+      `${ex} cat /proc/self/mounts`,
       `${k} cp ${bin} openshell/sb-1:${tmp} -c agent`,
       formatArgv([...ex.split(' '), 'sh', '-c', INSTALL_SCRIPT, 'sh', tmp, sum, '/opt/openshell/bin/openshell-sandbox']),
     ]);
@@ -255,7 +265,7 @@ describe('hot-swap', () => {
   });
 
   test('a read-only mount is reported, nothing is copied', async () => {
-    const exec = scriptedExecutor([[/ test -w /, { code: 1 }]]);
+    const exec = scriptedExecutor([[/ cat \/proc\/self\/mounts/, { stdout: RO_MOUNTS }]]);
     const { ctx } = ctxWith(exec);
     const [out] = await hotSwap(ctx, kubectlTransport(kubectl), [target], { localPath: bin, nonce: 'n1' });
     assert.equal(out!.status, 'read-only');
@@ -279,7 +289,7 @@ describe('hot-swap', () => {
     const exec = scriptedExecutor([[/sha256sum/, { stdout: `${sum}  x\n` }]]);
     const { ctx } = ctxWith(exec);
     await hotSwap(ctx, dockerTransport(), [{ name: 'c1' }], { localPath: bin, nonce: 'n1' });
-    assert.deepEqual(exec.calls.slice(0, 2), ['docker exec c1 test -w /opt/openshell/bin', `docker cp ${bin} c1:${tmp}`]);
+    assert.deepEqual(exec.calls.slice(0, 2), ['docker exec c1 cat /proc/self/mounts', `docker cp ${bin} c1:${tmp}`]);
   });
 
   test('several targets run with at most `concurrency` in flight', async () => {
