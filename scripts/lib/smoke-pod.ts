@@ -121,6 +121,8 @@ export interface SmokeOutcome {
   detail: string;
   /** The failure is about the image (pull), not the method. */
   imageProblem: boolean;
+  /** The pod was refused for a reason unrelated to the method (admission, quota, service account). */
+  clusterProblem?: boolean;
 }
 
 interface PodStatusJson {
@@ -198,7 +200,9 @@ export async function runSmokePod(ctx: TaskContext, o: SmokePodOptions & Pick<Pr
   if (created.code !== 0) {
     // e.g. an API server without image volumes rejects the volume outright.
     const why = (created.stderr || created.stdout).trim().split('\n').slice(-2).join(' ');
-    return { ...base, verdict: 'broken', detail: `the API server refused the pod: ${why}`, imageProblem: false };
+    // Only a refusal that names the volume is about the method (e.g. no image volumes before 1.31).
+    const aboutMethod = /volume|\.image\b|field/i.test(why);
+    return { ...base, verdict: 'broken', detail: `the API server refused the pod: ${why}`, imageProblem: false, ...(aboutMethod ? {} : { clusterProblem: true }) };
   }
   try {
     await o.onCreated?.({ name: o.name, namespace: o.namespace, method: o.method });
@@ -282,6 +286,9 @@ export async function proveSideload(ctx: TaskContext, opts: ProveOptions = {}): 
   if (first.verdict === 'works') return { name, status: 'ok', detail: `${why} works: ${first.detail}` };
   if (first.verdict === 'inconclusive') {
     return { name, status: 'warn', detail: `${why} not proven: ${first.detail}`, fix: 'run the doctor against a cluster with a real kubelet (k3d) to prove the sideload' };
+  }
+  if (first.clusterProblem) {
+    return { name, status: 'fail', detail: `${why}: ${first.detail}`, fix: `fix what the API server reports in namespace ${namespace}, then re-run mise run k8s:dev:doctor` };
   }
   if (first.imageProblem) {
     return {

@@ -245,6 +245,16 @@ describe('doctor: the sideload smoke pod', () => {
     assert.match(r.fix ?? '', /=init-container/);
   });
 
+  test('a refusal unrelated to the method (admission) fails without blaming the method', async () => {
+    const exec = scriptedExecutor([[/ create -f -/, { code: 1, stderr: 'Error from server (Forbidden): error looking up service account default/default: serviceaccount "default" not found' }]]);
+    const { ctx } = ctxFor(exec, [], { OPENSHELL_SUPERVISOR_SIDELOAD_METHOD: 'image-volume' });
+    const r = await proveSideload(ctx, { pollMs: 1 });
+    assert.equal(r.status, 'fail');
+    assert.match(r.detail, /serviceaccount "default" not found/);
+    assert.doesNotMatch(r.fix ?? '', /init-container/);
+    assert.equal(exec.calls.filter((c) => / create -f -/.test(c)).length, 1, 'the other method is not tried');
+  });
+
   test('a pod that stays Running (kwok) is inconclusive, a warning, and still deleted', async () => {
     const exec = scriptedExecutor([[/ get pod openshell-sideload-smoke-/, { stdout: JSON.stringify({ status: { phase: 'Running' } }) }]]);
     const { ctx } = ctxFor(exec, [], { OPENSHELL_SUPERVISOR_SIDELOAD_METHOD: 'image-volume' });
