@@ -97,6 +97,7 @@ export interface ProveOptions {
   method?: SideloadMethod;
   /** Default: the dev image, devSupervisorImage(settings). */
   image?: string;
+  /** Default IfNotPresent (the chart's default for the supervisor image). */
   pullPolicy?: PullPolicy;
   /** Default: the sandbox namespace when it exists, else `default`. */
   namespace?: string;
@@ -258,6 +259,8 @@ function fixFor(method: SideloadMethod): string {
 export async function proveSideload(ctx: TaskContext, opts: ProveOptions = {}): Promise<CheckResult> {
   const name = 'sideload';
   const image = opts.image ?? devSupervisorImage(ctx.settings);
+  // The seed's volume carries a pullPolicy; IfNotPresent is the chart's default.
+  opts = { ...opts, pullPolicy: opts.pullPolicy ?? 'IfNotPresent' };
   const explicit = opts.method ?? ctx.settings.sideloadMethod;
 
   let choice: MethodChoice;

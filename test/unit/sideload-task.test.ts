@@ -184,7 +184,7 @@ describe('doctor: the sideload smoke pod', () => {
     assert.match(text, /\[dry-run\] would run: kubectl .* create -f - <<EOF/);
     const yamlText = text.slice(text.indexOf('<<EOF\n') + 6, text.indexOf('\nEOF'));
     const pod = parse(yamlText) as ReturnType<typeof smokePodManifest>;
-    assert.deepEqual(pod.spec?.volumes?.[0], { name: 'openshell-supervisor-bin', image: { reference: 'openshell-registry:5000/openshell-supervisor:dev' } });
+    assert.deepEqual(pod.spec?.volumes?.[0], { name: 'openshell-supervisor-bin', image: { reference: 'openshell-registry:5000/openshell-supervisor:dev', pullPolicy: 'IfNotPresent' } });
     assert.deepEqual(pod.spec?.containers[0]?.volumeMounts?.[0], { name: 'openshell-supervisor-bin', mountPath: '/opt/openshell/bin', readOnly: true });
     assert.deepEqual(pod.spec?.containers[0]?.command, ['/opt/openshell/bin/openshell-sandbox']);
     assert.deepEqual(exec.calls, [`${K} version -o json`]);
