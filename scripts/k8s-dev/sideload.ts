@@ -125,7 +125,11 @@ export const sideload: TaskDefinition = {
     ctx.log.info(`supervisor binary ${binary}${existsSync(binary) ? ` (sha256 ${sha256.slice(0, 12)})` : ''}`);
 
     ctx.log.step(`finding sandbox pods: -l ${s.sandboxSelector} in namespace ${s.sandboxNamespace}`);
-    const list = await ctx.run.run({ argv: kubectl(ctx, 'get', 'pods', '-n', s.sandboxNamespace, '-l', s.sandboxSelector, '-o', 'json'), timeoutMs: 30_000 });
+    const list = await ctx.run.run({ argv: kubectl(ctx, 'get', 'pods', '-n', s.sandboxNamespace, '-l', s.sandboxSelector, '-o', 'json'), timeoutMs: 30_000, check: false });
+    if (list.code !== 0) {
+      const why = (list.stderr || list.stdout).trim().split('\n').pop() ?? `exit ${list.code}`;
+      throw new UserError(`cannot list the sandbox pods (${why}): is the cluster up? (mise run k8s:dev:up; mise run k8s:dev:status)`);
+    }
     const pods = sandboxPodsFrom(list.stdout || '{"items":[]}');
     if (pods.length === 0) {
       ctx.log.warn(`no running pod matches ${s.sandboxSelector} in ${s.sandboxNamespace}: nothing to update (create a sandbox first, or set OPENSHELL_DEV_SANDBOX_SELECTOR)`);

@@ -330,8 +330,14 @@ export async function swapOne(ctx: TaskContext, transport: SwapTransport, target
 
   // Read the mount table rather than `test -w`: busybox's test says yes to root even on a read-only mount.
   const probe = await run(transport.exec(target, ['cat', '/proc/self/mounts']), false);
-  if (probe.code !== 0) return done('failed', `cannot read the container's mounts: ${lastLine(probe)}`);
-  if (isReadOnlyPath(probe.stdout, dirOf(remote))) return done('read-only', `${dirOf(remote)} is a read-only mount`);
+  let note = '';
+  if (probe.code !== 0) {
+    // Under --dry-run, still show the plan (the probe is the only command that runs).
+    if (!ctx.run.dryRun) return done('failed', `cannot read the container's mounts: ${lastLine(probe)}`);
+    note = ` (the read-only probe failed: ${lastLine(probe)})`;
+  } else if (isReadOnlyPath(probe.stdout, dirOf(remote))) {
+    return done('read-only', `${dirOf(remote)} is a read-only mount`);
+  }
 
   const cp = await run(transport.copy(target, opts.localPath, tmp), true);
   if (cp.code !== 0) {
@@ -354,7 +360,7 @@ export async function swapOne(ctx: TaskContext, transport: SwapTransport, target
     }
   }
   if (opts.restart) await run(transport.exec(target, ['kill', '1']), true);
-  if (ctx.run.dryRun) return done('planned', `would replace ${remote}`);
+  if (ctx.run.dryRun) return done('planned', `would replace ${remote}${note}`);
   return done('updated', `${remote} sha256 ${opts.sha256.slice(0, 12)}${opts.restart ? ', restarted' : ''}`);
 }
 
