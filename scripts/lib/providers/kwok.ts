@@ -246,6 +246,10 @@ export const kwokProvider: ClusterProvider = {
 
   async start(ctx) {
     const bins = kwokBinaries(ctx);
+    if (!ctx.run.dryRun) {
+      const dead = forgetDeadComponents(clusterDir(ctx.settings));
+      if (dead.length > 0) ctx.log.debug(`kwok cluster ${ctx.settings.cluster}: restarting ${dead.join(', ')}`);
+    }
     await ctx.run.run({
       argv: [bins.kwokctl, 'start', 'cluster', '--name', ctx.settings.cluster, '--wait', `${ctx.settings.timeoutSec}s`],
       env: kwokEnv(ctx, bins),
@@ -331,6 +335,25 @@ export function clusterProcesses(dir: string, candidates?: number[]): number[] {
       return false;
     }
   });
+}
+
+/**
+ * Remove the pid files of components that are no longer running, so `kwokctl start`
+ * starts them again: kwokctl skips a component whose recorded process still exists,
+ * and a killed process nobody has reaped yet (a zombie) still exists. Returns the
+ * components forgotten.
+ */
+export function forgetDeadComponents(dir: string): string[] {
+  const pidDir = join(dir, 'pids');
+  if (!existsSync(pidDir)) return [];
+  const dead: string[] = [];
+  for (const file of readdirSync(pidDir)) {
+    const pid = Number(readFileSync(join(pidDir, file), 'utf8').trim());
+    if (Number.isInteger(pid) && pid > 0 && clusterProcesses(dir, [pid]).length > 0) continue;
+    rmSync(join(pidDir, file), { force: true });
+    dead.push(file.replace(/\.pid$/, ''));
+  }
+  return dead;
 }
 
 async function waitGone(pids: number[], dir: string, ms: number): Promise<number[]> {
