@@ -94,9 +94,10 @@ export interface ServerVersion {
 
 export function parseVersion(v: { major?: string; minor?: string; gitVersion?: string }): ServerVersion {
   const m = /^v?(\d+)\.(\d+)/.exec(v.gitVersion ?? '');
-  const major = Number.parseInt(v.major ?? m?.[1] ?? '0', 10);
-  const minor = Number.parseInt((v.minor ?? m?.[2] ?? '0').replace(/\D.*$/, ''), 10);
-  return { major, minor, gitVersion: v.gitVersion ?? `v${major}.${minor}` };
+  // Some builds report major/minor as "" (or "31+"): fall back to gitVersion.
+  const major = Number.parseInt(v.major || m?.[1] || '0', 10);
+  const minor = Number.parseInt((v.minor || m?.[2] || '0').replace(/\D.*$/, ''), 10) || Number.parseInt(m?.[2] ?? '0', 10);
+  return { major, minor, gitVersion: v.gitVersion || `v${major}.${minor}` };
 }
 
 export async function serverVersion(kube: Kube): Promise<ServerVersion> {

@@ -24,3 +24,10 @@ test('rolloutPending cases', () => {
   ];
   for (const [name, w, want] of cases) assert.equal(rolloutPending(w), want, name);
 });
+
+test('parseVersion falls back to gitVersion when major/minor are empty (locally built servers)', async () => {
+  const { parseVersion } = await import('../../scripts/lib/kube.ts');
+  assert.deepEqual(parseVersion({ major: '', minor: '', gitVersion: 'v1.29.15' }), { major: 1, minor: 29, gitVersion: 'v1.29.15' });
+  assert.deepEqual(parseVersion({ major: '1', minor: '31+', gitVersion: 'v1.31.2-gke.1' }), { major: 1, minor: 31, gitVersion: 'v1.31.2-gke.1' });
+  assert.deepEqual(parseVersion({ major: '1', minor: '36', gitVersion: 'v1.36.3' }), { major: 1, minor: 36, gitVersion: 'v1.36.3' });
+});
