@@ -101,10 +101,17 @@ GO
   awk -v keep="$keep" 'BEGIN{n=split(keep,k,"\n"); for(i=1;i<=n;i++) ok[k[i]]=1}
     /=>/ { if (!($1 in ok)) next } { print }' "$work/go.mod" > "$work/go.mod.new" && mv "$work/go.mod.new" "$work/go.mod"
   (cd "$work" && go mod tidy -e >&2 2>&1 | tail -5 >&2 || true)
+  # Stamp /version as a release build does: gitVersion, and major/minor, which
+  # clients parse (an unstamped build reports minor "" and breaks them).
+  local major="${version#v}"; major="${major%%.*}"
+  local minor="${version#v*.}"; minor="${minor%%.*}"
+  local pkg ldflags="-s -w -checklinkname=0"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+  done
   local cmd
   for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
-    (cd "$work" && go build -ldflags="-s -w -checklinkname=0 -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/client-go/pkg/version.gitVersion=$version" \
-      -o "$dest/$cmd" "k8s.io/kubernetes/cmd/$cmd" >&2)
+    (cd "$work" && go build -ldflags="$ldflags" -o "$dest/$cmd" "k8s.io/kubernetes/cmd/$cmd" >&2)
     log "  $cmd done ($((SECONDS - start))s)"
   done
   touch "$dest/.complete"
