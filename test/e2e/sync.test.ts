@@ -17,6 +17,11 @@ const REGISTRY_PORT = REGISTRY.split(':')[1] ?? '5000';
 const T = { timeout: 300_000 };
 const registrySkip = await missingRegistry(REGISTRY);
 
+// Through Podman the docker CLI pushes via Podman's API, so the Podman service
+// itself must treat the registry as insecure (plain HTTP): .ci/run gives it a
+// registries.conf marking localhost:5000; another OPENSHELL_TEST_REGISTRY needs
+// its own entry there.
+
 /** The Podman socket .ci/run serves (…/podman/podman.sock) → the XDG_RUNTIME_DIR the engine code derives it from. */
 function podmanRuntimeDir(): string | undefined {
   const host = process.env.OPENSHELL_TEST_PODMAN_HOST ?? '';
