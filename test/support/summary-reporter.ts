@@ -8,7 +8,11 @@ export default async function* summary(source: AsyncIterable<TestEvent>): AsyncG
     if (event.type !== 'test:pass' && event.type !== 'test:fail') continue;
     // Count leaf tests only: a suite's own pass/fail event repeats its children.
     const details = event.data.details as { type?: string } | undefined;
-    if (details?.type === 'suite') continue;
+    if (details?.type === 'suite') {
+      // A skipped suite runs none of its tests: count it once, so its skip is not invisible.
+      if (event.type === 'test:pass' && event.data.skip !== undefined) counts.skipped++;
+      continue;
+    }
     if (event.type === 'test:fail') counts.failed++;
     else if (event.data.skip !== undefined) counts.skipped++;
     else if (event.data.todo !== undefined) counts.todo++;
