@@ -11,7 +11,6 @@ import { join, relative } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
 const tiers = ['unit', 'chart', 'e2e'] as const;
-type Tier = (typeof tiers)[number];
 
 function filesOf(dir: string): string[] {
   if (!existsSync(dir)) return [];

@@ -19,7 +19,6 @@ import { randomBytes } from 'node:crypto';
 import { appendFileSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatArgv } from '../lib/run.ts';
 import { dockerTransport, hotSwap, mapLimit, SUPERVISOR_BINARY, SUPERVISOR_IMAGE_BINARY, SUPERVISOR_MOUNT_PATH, supervisorDockerfile, type SwapTarget } from '../lib/sideload.ts';
 import { isMain, runTask, UserError, type TaskContext, type TaskDefinition } from '../lib/task.ts';
 

@@ -310,7 +310,8 @@ function kubeBinaries(raw: string, home: string, env: NodeJS.ProcessEnv): string
   return dir;
 }
 
-function isExecutable(path: string): boolean {
+/** An executable regular file (shared with the kwok provider). */
+export function isExecutable(path: string): boolean {
   try {
     accessSync(path, constants.X_OK);
     return statSync(path).isFile();

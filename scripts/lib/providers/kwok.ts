@@ -8,11 +8,11 @@
 // kwok.yaml, kubeconfig.yaml, pki/, logs/, pids/); ports are chosen by kwokctl
 // and bound to 127.0.0.1. kwokctl never touches ~/.kube/config (--kubeconfig '').
 import { request } from 'node:https';
-import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { KUBE_CONTROL_PLANE_BINARIES, kubeNames, type Settings } from '../settings.ts';
+import { isExecutable, KUBE_CONTROL_PLANE_BINARIES, kubeNames, type Settings } from '../settings.ts';
 import { UserError, type TaskContext } from '../task.ts';
 import type { ClusterProvider, ClusterState, RegistryEndpoints } from './types.ts';
 
@@ -50,14 +50,6 @@ export function kwokNodes(s: Pick<Settings, 'cluster' | 'agents'>): object[] {
   return [node(`${prefix}-server-0`, 'server'), ...Array.from({ length: s.agents }, (_, i) => node(`${prefix}-agent-${i}`, 'agent'))];
 }
 
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return statSync(path).isFile();
-  } catch {
-    return false;
-  }
-}
 
 function onPath(ctx: TaskContext, bin: string, ...extraDirs: (string | undefined)[]): string | undefined {
   const dirs = [...extraDirs, ...(ctx.env.PATH ?? '').split(delimiter)];
