@@ -88,7 +88,7 @@ export const SETTINGS: SettingSpec[] = [
   { name: 'OPENSHELL_DEV_GATEWAY_BUILD_COMMAND', default: 'cargo build --release -p openshell-server', describe: 'Command `k8s:dev:sync` runs in the OpenShell checkout to build the gateway (binary: target/release/openshell-server)' },
   { name: 'OPENSHELL_DEV_GATEWAY_BASE_IMAGE', default: '', describe: 'Base image of the gateway image (default: the Dockerfile\'s, a distroless glibc image)' },
   { name: 'OPENSHELL_DEV_GATEWAY_COMMAND', default: 'cargo run -p openshell-server --', describe: 'Command the gateway task runs in the OpenShell checkout' },
-  { name: 'OPENSHELL_DEV_SANDBOX_SELECTOR', default: 'openshell.ai/managed-by=openshell', describe: 'Label selector of the sandbox pods `k8s:dev:sideload` hot-swaps the supervisor into' },
+  { name: 'OPENSHELL_DEV_SANDBOX_SELECTOR', default: 'app.kubernetes.io/part-of=openshell,app.kubernetes.io/component=sandbox', describe: 'Label selector of the sandbox pods `k8s:dev:sideload` hot-swaps the supervisor into (the chart\'s sandbox.podLabels)' },
   { name: 'OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND', default: 'cargo build --release -p openshell-sandbox', describe: 'Command `k8s:dev:sideload` runs in the OpenShell checkout to build the supervisor (binary: target/release/openshell-sandbox)' },
   { name: 'OPENSHELL_DEV_KUBE_BIN_DIR', default: '', describe: 'kwok provider: directory holding kube-apiserver, kube-controller-manager and kube-scheduler (default: where kube-apiserver is on PATH)' },
   { name: 'OPENSHELL_DEV_KWOK_DIR', default: '~/.kwok', describe: 'kwok provider: kwokctl\'s work directory (clusters/<name> holds config, certificates, logs and pids)' },
@@ -185,7 +185,7 @@ export function labelSelector(name: string, value: string): string {
   }
   parts.push(cur);
   if (v === '' || depth !== 0 || !parts.every((p) => requirement.test(p))) {
-    return bad(name, value, 'must be a non-empty Kubernetes label selector, such as openshell.ai/managed-by=openshell or app in (a,b),tier!=x');
+    return bad(name, value, 'must be a non-empty Kubernetes label selector, such as app.kubernetes.io/component=sandbox or app in (a,b),tier!=x');
   }
   return v;
 }

@@ -140,7 +140,7 @@ for (const [label, envName] of [
         const pod = {
           apiVersion: 'v1',
           kind: 'Pod',
-          metadata: { name: names[i], namespace: 'openshell', labels: { 'openshell.ai/managed-by': 'openshell' } },
+          metadata: { name: names[i], namespace: 'openshell', labels: { 'app.kubernetes.io/part-of': 'openshell', 'app.kubernetes.io/component': 'sandbox' } },
           spec: applySideload({ containers: [{ name: 'agent', image: 'agent:dev' }] }, m, { image: IMAGE, pullPolicy: 'Always' }),
         };
         const r = spawnSync(join(process.env[envName]!, 'kubectl'), ['--kubeconfig', kubeconfigFile, 'create', '-f', '-'], { input: JSON.stringify(pod), encoding: 'utf8' });

@@ -73,7 +73,7 @@ describe('k8s:dev:sideload', () => {
     const { ctx, log } = ctxFor(exec, [bin]);
     const code = await sideload.main(ctx);
     assert.equal(code, 0, log.lines.join('\n'));
-    assert.ok(exec.calls.includes(`${K} get pods -n sandboxes -l openshell.ai/managed-by=openshell -o json`));
+    assert.ok(exec.calls.includes(`${K} get pods -n sandboxes -l app.kubernetes.io/part-of=openshell,app.kubernetes.io/component=sandbox -o json`));
     for (const pod of ['sb-a', 'sb-b']) {
       const mine = exec.calls.filter((c) => c.includes(` ${pod} `) || c.includes(`sandboxes/${pod}:`));
       assert.deepEqual(

@@ -197,7 +197,7 @@ describe('sandbox pods', () => {
 
 describe('settings: the sandbox selector', () => {
   test('defaults to the driver\'s managed-by label and rejects an empty or malformed one', () => {
-    assert.equal(settings.sandboxSelector, 'openshell.ai/managed-by=openshell');
+    assert.equal(settings.sandboxSelector, 'app.kubernetes.io/part-of=openshell,app.kubernetes.io/component=sandbox');
     assert.equal(settings.supervisorBuildCommand, 'cargo build --release -p openshell-sandbox');
     assert.equal(loadSettings({ env: { OPENSHELL_DEV_SANDBOX_SELECTOR: 'app in (a, b),tier!=x' }, root: tmpdir() }).sandboxSelector, 'app in (a, b),tier!=x');
     for (const bad of ['', 'a=b,', 'a b', 'x=(']) {
