@@ -13,13 +13,13 @@ export const up: TaskDefinition = {
   async main(ctx: TaskContext) {
     const s = ctx.settings;
     const provider = await providerFor(s.provider);
-    await requireTools(ctx, ...provider.tools);
 
     // Detect
     const state = await provider.state(ctx);
     ctx.log.debug(state.detail);
 
-    // Create (or start)
+    // Create (or start); tools are checked only when there is work for them, so a no-op re-run stays fast.
+    if (!state.running) await requireTools(ctx, ...provider.tools);
     if (!state.exists) {
       ctx.log.step(`creating ${provider.name} cluster ${s.cluster}`);
       await provider.create(ctx);
