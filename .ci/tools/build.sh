@@ -127,7 +127,7 @@ build_one() {
     kwok) go_install kwok "$KWOK_VERSION" sigs.k8s.io/kwok sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl ;;
     helm) EXTRA_LDFLAGS="-X helm.sh/helm/v4/internal/version.version=$HELM_VERSION" go_install helm "$HELM_VERSION" helm.sh/helm/v4 helm.sh/helm/v4/cmd/helm ;;
     skaffold) EXTRA_LDFLAGS="-X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.version=$SKAFFOLD_VERSION" go_install skaffold "$SKAFFOLD_VERSION" github.com/GoogleContainerTools/skaffold/v2 github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold ;;
-    k3d) go_install k3d "$K3D_VERSION" github.com/k3d-io/k3d/v5 k3d=github.com/k3d-io/k3d/v5 ;;
+    k3d) EXTRA_LDFLAGS="-X github.com/k3d-io/k3d/v5/version.Version=$K3D_VERSION -X github.com/k3d-io/k3d/v5/version.K3sVersion=v1.35.1-k3s1" go_install k3d "$K3D_VERSION" github.com/k3d-io/k3d/v5 k3d=github.com/k3d-io/k3d/v5 ;;
     *) log "unknown tool: $1 (known: kube-new kube-old etcd kwok helm skaffold k3d)"; return 2 ;;
   esac
 }

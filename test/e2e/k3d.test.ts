@@ -131,3 +131,60 @@ describe(`flow on k3d (${IMAGE})`, { skip }, () => {
     assert.match(again.out, /nothing to delete/);
   });
 });
+
+/** false when the engine cannot get k3d's registry image (this machine); else why the test does not apply. */
+function registryImageObtainable(): false | string {
+  const image = 'docker.io/library/registry:2';
+  if (spawnSync('docker', ['image', 'inspect', image], { stdio: 'ignore', timeout: 30_000 }).status === 0) return `${image} is present, so k3d would get past the registry: the flow suite covers this machine`;
+  const pull = spawnSync('docker', ['pull', image], { stdio: 'ignore', timeout: 120_000 });
+  return pull.status === 0 ? `the engine can pull ${image} here, so a create would not fail: the flow suite covers this machine` : false;
+}
+
+function k3dLeftovers(cluster: string): string[] {
+  const nets = spawnSync('docker', ['network', 'ls', '--format', '{{.Name}}'], { encoding: 'utf8', timeout: 30_000 }).stdout.split('\n');
+  const vols = spawnSync('docker', ['volume', 'ls', '--filter', `label=k3d.cluster=${cluster}`, '--format', '{{.Name}}'], { encoding: 'utf8', timeout: 30_000 }).stdout.split('\n');
+  return [...nets.filter((n) => n === `k3d-${cluster}`), ...vols.filter((v) => v.trim() !== '')];
+}
+
+// Real k3d on a real Docker engine, on a machine whose engine cannot pull images:
+// k3d fails half-way and its own rollback fails too, leaving a network and a volume.
+describe('k3d on an engine that cannot pull images (real k3d, real Docker)', { skip: missingTools('k3d') || missingDocker() || registryImageObtainable() }, () => {
+  const cluster = uniqueName('e2e-k3d-nopull');
+  let home = '';
+  let env: NodeJS.ProcessEnv = {};
+
+  before(async () => {
+    home = tempDir('k3d-nopull');
+    env = taskEnv(home, {
+      OPENSHELL_DEV_CLUSTER_PROVIDER: 'k3d',
+      OPENSHELL_DEV_CLUSTER: cluster,
+      OPENSHELL_DEV_KUBECONFIG: join(home, 'kubeconfig.yaml'),
+      OPENSHELL_DEV_HTTP_PORT: String(await freePort()),
+      OPENSHELL_DEV_REGISTRY_PORT: String(await freePort()),
+      OPENSHELL_DEV_REGISTRY_NAME: uniqueName('e2e-nopull-reg'),
+      CONTAINER_ENGINE: 'docker',
+      DOCKER_HOST: process.env.DOCKER_HOST,
+    });
+  });
+
+  after(async () => {
+    if (home) await runTask('down', [], env, { timeoutMs: 120_000 });
+    rmTree(home);
+  });
+
+  test('up fails naming the image it cannot pull, and removes what k3d left behind', T, async () => {
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      const r = await runTask('up', [], env, { timeoutMs: 120_000 });
+      assert.equal(r.code, 1, describeRun(r));
+      assert.deepEqual(stackLines(r.out), []);
+      assert.match(r.out, new RegExp(`k3d could not create cluster ${cluster}: the engine cannot pull \\S+registry:2`));
+      assert.deepEqual(k3dLeftovers(cluster), [], `attempt ${attempt} left k3d objects behind`);
+      assert.equal(existsSync(join(home, 'kubeconfig.yaml')), false);
+    }
+  });
+
+  test('down afterwards finds nothing and succeeds', T, async () => {
+    ok(await runTask('down', [], env, { timeoutMs: 120_000 }));
+    assert.deepEqual(k3dLeftovers(cluster), []);
+  });
+});

@@ -67,6 +67,24 @@ async function findRegistry(ctx: TaskContext): Promise<K3dRegistry | undefined> 
   return regs.find((r) => r.name === ctx.settings.registryName);
 }
 
+/**
+ * What k3d leaves behind when a create fails half-way and its own rollback
+ * fails too (seen when an image cannot be pulled): the cluster network and the
+ * images volume. Only objects with k3d's names and labels for this cluster.
+ */
+export async function sweepLeftovers(ctx: TaskContext, cli: string): Promise<string[]> {
+  const name = ctx.settings.cluster;
+  const [networks, volumes] = await Promise.all([
+    ctx.run.run({ argv: [cli, 'network', 'ls', '--filter', 'label=app=k3d', '--format', '{{.Name}}'], check: false, timeoutMs: 30_000 }),
+    ctx.run.run({ argv: [cli, 'volume', 'ls', '--filter', `label=k3d.cluster=${name}`, '--format', '{{.Name}}'], check: false, timeoutMs: 30_000 }),
+  ]);
+  const network = networks.stdout.split('\n').filter((n) => n.trim() === `k3d-${name}`);
+  const vols = volumes.stdout.split('\n').map((v) => v.trim()).filter((v) => v !== '');
+  for (const n of network) await ctx.run.run({ argv: [cli, 'network', 'rm', n], mutates: true, check: false, timeoutMs: 30_000 });
+  if (vols.length > 0) await ctx.run.run({ argv: [cli, 'volume', 'rm', ...vols], mutates: true, check: false, timeoutMs: 30_000 });
+  return [...network.map((n) => `network ${n}`), ...vols.map((v) => `volume ${v}`)];
+}
+
 export const k3dProvider: ClusterProvider = {
   name: 'k3d',
   tools: ['k3d', 'kubectl'],
@@ -94,10 +112,19 @@ export const k3dProvider: ClusterProvider = {
     const problems = busy.filter((p): p is string => p !== null);
     if (problems.length > 0) throw new UserError(problems.join('\n'), 2);
     const config = stringify(k3dConfig(s, { reuseRegistry: registry !== undefined }));
-    await ctx.log.progress(
-      `creating k3d cluster ${s.cluster}`,
-      ctx.run.run({ argv: ['k3d', 'cluster', 'create', '--config', '-'], input: config, mode: 'stream', mutates: true, timeoutMs: (s.timeoutSec + 120) * 1000 }),
-    );
+    try {
+      await ctx.log.progress(
+        `creating k3d cluster ${s.cluster}`,
+        ctx.run.run({ argv: ['k3d', 'cluster', 'create', '--config', '-'], input: config, mode: 'stream', mutates: true, timeoutMs: (s.timeoutSec + 120) * 1000 }),
+      );
+    } catch (err) {
+      // Leave nothing half-made behind, so the next `up` starts clean.
+      const engine = await useEngine(ctx);
+      const swept = await sweepLeftovers(ctx, engine.cli);
+      const pull = /failed to pull image '([^']+)'/.exec((err as Error).message)?.[1];
+      const hint = pull ? `the engine cannot pull ${pull}: check its network access (or pull it by hand), then re-run` : 'see the output above, then re-run';
+      throw new UserError(`k3d could not create cluster ${s.cluster}: ${hint}${swept.length ? ` (removed what it left: ${swept.join(', ')})` : ''}`);
+    }
   },
 
   async start(ctx) {
@@ -118,6 +145,8 @@ export const k3dProvider: ClusterProvider = {
     if (await findRegistry(ctx)) {
       await ctx.run.run({ argv: ['k3d', 'registry', 'delete', s.registryName], mutates: true, timeoutMs: 60_000 });
     }
+    const swept = await sweepLeftovers(ctx, (await useEngine(ctx)).cli);
+    if (swept.length > 0) ctx.log.ok(`removed what an earlier failed create left: ${swept.join(', ')}`);
   },
 
   async kubeconfig(ctx) {
