@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, test } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { k3dConfig, K3D_CONFIG } from '../../scripts/lib/providers/k3d.ts';
@@ -17,7 +17,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 function k3dAccepts(file: string): Record<string, any> {
   // k3d logs to stdout: have it write the loaded config to a file instead.
-  const out = `${file}.loaded.yaml`;
+  const out = join(dir, `${basename(file)}.loaded.yaml`);
   const r = spawnSync('k3d', ['config', 'migrate', file, out], { encoding: 'utf8', timeout: 30_000 });
   assert.equal(r.status, 0, `k3d rejected ${file}:\n${r.stdout}${r.stderr}`);
   return parse(readFileSync(out, 'utf8')) as Record<string, any>;
