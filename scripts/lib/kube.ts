@@ -92,11 +92,27 @@ export interface ServerVersion {
   gitVersion: string;
 }
 
+export interface KubeVersion {
+  major: number;
+  minor: number;
+}
+
+/** "v1.35.1-k3s1", "1.29", "v1.30.4-gke.100", or {major:"1", minor:"31+"} → {1, 35}. Some builds report
+ * major/minor as "": then gitVersion decides. */
+export function parseKubeVersion(v: string | { major?: string; minor?: string; gitVersion?: string }): KubeVersion {
+  if (typeof v !== 'string') {
+    const major = Number.parseInt(v.major ?? '', 10);
+    const minor = Number.parseInt((v.minor ?? '').replace(/\D.*$/, ''), 10);
+    if (Number.isInteger(major) && Number.isInteger(minor)) return { major, minor };
+    return parseKubeVersion(v.gitVersion ?? '');
+  }
+  const m = /^v?(\d+)\.(\d+)(?:\D|$)/.exec(v.trim());
+  if (!m) throw new Error(`not a Kubernetes version: ${JSON.stringify(v)}`);
+  return { major: Number(m[1]), minor: Number(m[2]) };
+}
+
 export function parseVersion(v: { major?: string; minor?: string; gitVersion?: string }): ServerVersion {
-  const m = /^v?(\d+)\.(\d+)/.exec(v.gitVersion ?? '');
-  // Some builds report major/minor as "" (or "31+"): fall back to gitVersion.
-  const major = Number.parseInt(v.major || m?.[1] || '0', 10);
-  const minor = Number.parseInt((v.minor || m?.[2] || '0').replace(/\D.*$/, ''), 10) || Number.parseInt(m?.[2] ?? '0', 10);
+  const { major, minor } = parseKubeVersion(v);
   return { major, minor, gitVersion: v.gitVersion || `v${major}.${minor}` };
 }
 

@@ -21,6 +21,7 @@ import type { IVolume } from 'kubernetes-models/v1/Volume';
 import type { IVolumeMount } from 'kubernetes-models/v1/VolumeMount';
 import type { Cmd, Result } from './run.ts';
 import { SettingsError, SIDELOAD_METHODS, type SideloadMethod } from './settings.ts';
+import { parseKubeVersion, type KubeVersion } from './kube.ts';
 import type { TaskContext } from './task.ts';
 
 export { SIDELOAD_METHODS, type SideloadMethod };
@@ -50,23 +51,7 @@ export function parseSideloadMethod(value: string | undefined, name = SIDELOAD_S
   throw new SettingsError(`${name}=${JSON.stringify(value)} is not valid: allowed values are ${SIDELOAD_METHODS.join(', ')}, or empty to choose by cluster version`);
 }
 
-export interface KubeVersion {
-  major: number;
-  minor: number;
-}
-
-/** "v1.35.1-k3s1", "1.29", "v1.30.4-gke.100", or {major:"1", minor:"31+"} → {1, 35}. */
-export function parseKubeVersion(v: string | { major?: string; minor?: string; gitVersion?: string }): KubeVersion {
-  if (typeof v !== 'string') {
-    const major = Number.parseInt(v.major ?? '', 10);
-    const minor = Number.parseInt((v.minor ?? '').replace(/\D.*$/, ''), 10);
-    if (Number.isInteger(major) && Number.isInteger(minor)) return { major, minor };
-    return parseKubeVersion(v.gitVersion ?? '');
-  }
-  const m = /^v?(\d+)\.(\d+)(?:\D|$)/.exec(v.trim());
-  if (!m) throw new Error(`not a Kubernetes version: ${JSON.stringify(v)}`);
-  return { major: Number(m[1]), minor: Number(m[2]) };
-}
+export { parseKubeVersion, type KubeVersion };
 
 /** The auto rule: image-volume from 1.35 on, init-container before. */
 export function methodForVersion(version: string | KubeVersion): SideloadMethod {
