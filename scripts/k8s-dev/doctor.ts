@@ -107,8 +107,8 @@ export const doctor: TaskDefinition = {
     if (ctx.flags.options['no-smoke'] === true) {
       checks.push({ name: 'sideload', status: 'skip', detail: '--no-smoke' });
     } else if (state?.running || ctx.run.dryRun) {
-      // kwok's simulated kubelet runs no binary: the verdict can only be "not proven", so don't wait long for it.
-      checks.push(...(await guard('sideload', () => proveSideload(ctx, provider.name === 'kwok' ? { timeoutSec: 10 } : {}))));
+      // Where nodes run nothing (kwok) the verdict can only be "not proven": don't wait long for it.
+      checks.push(...(await guard('sideload', () => proveSideload(ctx, provider.runsContainers ? {} : { timeoutSec: 10 }))));
     } else {
       checks.push({ name: 'sideload', status: 'skip', detail: 'no running cluster to prove it on', fix: 'mise run k8s:dev:up, then re-run the doctor' });
     }

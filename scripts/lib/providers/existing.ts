@@ -19,6 +19,7 @@ export const existingProvider: ClusterProvider = {
   name: 'existing',
   tools: ['kubectl'],
   needsEngine: false,
+  runsContainers: true,
 
   async state(ctx): Promise<ClusterState> {
     const what = ctx.settings.context || 'the current context';

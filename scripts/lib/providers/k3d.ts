@@ -89,6 +89,7 @@ export const k3dProvider: ClusterProvider = {
   name: 'k3d',
   tools: ['k3d', 'kubectl'],
   needsEngine: true,
+  runsContainers: true,
 
   async state(ctx): Promise<ClusterState> {
     await useEngine(ctx);

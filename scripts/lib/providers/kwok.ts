@@ -161,6 +161,7 @@ export const kwokProvider: ClusterProvider = {
   name: 'kwok',
   tools: ['kwokctl', 'kwok', 'etcd', ...KUBE_CONTROL_PLANE_BINARIES, 'kubectl'],
   needsEngine: false,
+  runsContainers: false,
 
   async state(ctx): Promise<ClusterState> {
     const s = ctx.settings;

@@ -25,6 +25,8 @@ export interface ClusterProvider {
   readonly tools: string[];
   /** Whether it needs a container engine (k3d does; kwok and existing do not). */
   readonly needsEngine: boolean;
+  /** Whether its nodes really run containers (kwok's simulated kubelet runs nothing, so no binary can be proven there). */
+  readonly runsContainers: boolean;
   state(ctx: TaskContext): Promise<ClusterState>;
   /** Create the cluster (and its registry); only called when state() says it does not exist. */
   create(ctx: TaskContext): Promise<void>;
