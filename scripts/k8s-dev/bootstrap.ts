@@ -17,6 +17,7 @@ import {
   type Manifest,
 } from '../lib/bootstrap.ts';
 import { call, connect, getOrUndefined, helm, kubectl, serverVersion, waitFor, type Kube } from '../lib/kube.ts';
+import { ensureNamespace } from '../lib/cluster.ts';
 import { providerFor } from '../lib/providers/index.ts';
 import { registryProblem, tagDigest } from '../lib/registry.ts';
 import { chooseMethod } from '../lib/sideload.ts';
@@ -82,21 +83,6 @@ async function imageDigests(ctx: TaskContext, host: string): Promise<string> {
     );
   }
   return found.map((f) => `${f.i.repo}:${f.i.tag}@${f.digest}`).join(',');
-}
-
-async function ensureNamespace(ctx: TaskContext, kube: Kube, name: string): Promise<void> {
-  const ns = await getOrUndefined(`read namespace ${name}`, kube.core.readNamespace({ name }), kube.timeoutMs);
-  if (ns) return;
-  if (ctx.run.dryRun) {
-    ctx.log.info(`[dry-run] would create namespace ${name}`);
-    return;
-  }
-  await call(
-    `create namespace ${name}`,
-    kube.core.createNamespace({ body: { metadata: { name, labels: { 'app.kubernetes.io/managed-by': MANAGED_BY } } } }),
-    kube.timeoutMs,
-  );
-  ctx.log.ok(`namespace ${name} created`);
 }
 
 interface HelmStatus {

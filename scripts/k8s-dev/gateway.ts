@@ -3,7 +3,8 @@
 // gateway command (default `cargo run -p openshell-server --`) in the OpenShell
 // checkout. Arguments after `--` go to the gateway.
 import { existsSync } from 'node:fs';
-import { call, connect, getOrUndefined, serverVersion } from '../lib/kube.ts';
+import { ensureNamespace } from '../lib/cluster.ts';
+import { connect, getOrUndefined, serverVersion } from '../lib/kube.ts';
 import { providerFor } from '../lib/providers/index.ts';
 import { chooseMethod } from '../lib/sideload.ts';
 import { devImages } from '../lib/bootstrap.ts';
@@ -37,14 +38,7 @@ export const gateway: TaskDefinition = {
     const sideload = chooseMethod(s.sideloadMethod, version);
     const crd = await getOrUndefined('read the Sandbox CRD', kube.apiext.readCustomResourceDefinition({ name: 'sandboxes.agents.x-k8s.io' }), kube.timeoutMs);
     if (!crd) ctx.log.warn('the agent-sandbox CRDs are not installed: run `mise run k8s:dev:bootstrap` (the gateway cannot create sandboxes without them)');
-    const ns = await getOrUndefined(`read namespace ${s.sandboxNamespace}`, kube.core.readNamespace({ name: s.sandboxNamespace }), kube.timeoutMs);
-    if (!ns) {
-      if (ctx.run.dryRun) ctx.log.info(`[dry-run] would create namespace ${s.sandboxNamespace}`);
-      else {
-        await call(`create namespace ${s.sandboxNamespace}`, kube.core.createNamespace({ body: { metadata: { name: s.sandboxNamespace, labels: { 'app.kubernetes.io/managed-by': 'openshell-k8s-dev' } } } }), kube.timeoutMs);
-        ctx.log.ok(`namespace ${s.sandboxNamespace} created`);
-      }
-    }
+    await ensureNamespace(ctx, kube, s.sandboxNamespace);
 
     // Run
     const supervisor = `${provider.registry(ctx).cluster}/${devImages().supervisor.repo}:${devImages().supervisor.tag}`;

@@ -5,6 +5,7 @@ import { writeOwnFile, mergeIntoUser, type KubeNames } from './kubeconfig.ts';
 import { call, connect, getOrUndefined, waitFor, type Kube } from './kube.ts';
 import type { ClusterProvider } from './providers/types.ts';
 import { hostingConfigMap, HOSTING_NAME, HOSTING_NAMESPACE } from './registry.ts';
+import { MANAGED_BY } from './bootstrap.ts';
 import { kubeNames } from './settings.ts';
 import type { TaskContext } from './task.ts';
 import { parse } from 'yaml';
@@ -74,6 +75,22 @@ export async function advertiseRegistry(ctx: TaskContext, kube: Kube, provider: 
   }
   await call('create the registry ConfigMap', kube.core.createNamespacedConfigMap({ namespace: HOSTING_NAMESPACE, body: wanted }), kube.timeoutMs);
   return 'created';
+}
+
+/** Create a namespace (labelled as ours, so `down` on a shared cluster can find it) unless it exists. */
+export async function ensureNamespace(ctx: TaskContext, kube: Kube, name: string): Promise<void> {
+  const ns = await getOrUndefined(`read namespace ${name}`, kube.core.readNamespace({ name }), kube.timeoutMs);
+  if (ns) return;
+  if (ctx.run.dryRun) {
+    ctx.log.info(`[dry-run] would create namespace ${name}`);
+    return;
+  }
+  await call(
+    `create namespace ${name}`,
+    kube.core.createNamespace({ body: { metadata: { name, labels: { 'app.kubernetes.io/managed-by': MANAGED_BY } } } }),
+    kube.timeoutMs,
+  );
+  ctx.log.ok(`namespace ${name} created`);
 }
 
 export { connect };
