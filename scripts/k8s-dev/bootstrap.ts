@@ -19,6 +19,7 @@ import {
 import { call, connect, getOrUndefined, helm, kubectl, serverVersion, waitFor, type Kube } from '../lib/kube.ts';
 import { ensureNamespace } from '../lib/cluster.ts';
 import { providerFor } from '../lib/providers/index.ts';
+import { gatewaySelector, releaseStatus } from '../lib/release.ts';
 import { registryProblem, tagDigest } from '../lib/registry.ts';
 import { chooseMethod } from '../lib/sideload.ts';
 import { isMain, runTask, UserError, type TaskContext, type TaskDefinition } from '../lib/task.ts';
@@ -83,22 +84,6 @@ async function imageDigests(ctx: TaskContext, host: string): Promise<string> {
     );
   }
   return found.map((f) => `${f.i.repo}:${f.i.tag}@${f.digest}`).join(',');
-}
-
-interface HelmStatus {
-  status: string;
-  revision: string;
-}
-
-async function releaseStatus(ctx: TaskContext): Promise<HelmStatus | undefined> {
-  const s = ctx.settings;
-  const r = await ctx.run.run({ argv: helm(ctx, 'status', s.release, '--namespace', s.namespace, '-o', 'json'), check: false, timeoutMs: 60_000 });
-  if (r.code !== 0) {
-    if (/not found/i.test(r.stderr)) return undefined;
-    throw new UserError(`helm status ${s.release} failed: ${r.stderr.trim().split('\n').pop()}`);
-  }
-  const info = JSON.parse(r.stdout) as { info?: { status?: string }; version?: number };
-  return { status: info.info?.status ?? 'unknown', revision: String(info.version ?? '') };
 }
 
 async function readRecord(kube: Kube, namespace: string): Promise<BootstrapRecord | undefined> {
@@ -177,7 +162,7 @@ export const bootstrap: TaskDefinition = {
           timeoutMs: (s.timeoutSec + 60) * 1000,
         });
       }
-      const gateways = ctx.run.dryRun ? [] : await findWorkloads(kube, s.namespace, `app.kubernetes.io/instance=${s.release},app.kubernetes.io/component=gateway`);
+      const gateways = ctx.run.dryRun ? [] : await findWorkloads(kube, s.namespace, gatewaySelector(s));
       if (!ctx.run.dryRun && gateways.length === 0) throw new UserError(`release ${s.release} has no gateway workload in namespace ${s.namespace}`);
       for (const g of gateways) {
         if (chartSame && !force) {

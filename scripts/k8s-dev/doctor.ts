@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { failed, guard, printChecks, type CheckResult } from '../lib/checks.ts';
-import { detectEngine, pingEngine, engineEnv, type Engine } from '../lib/engine.ts';
+import { detectEngine, pingEngine, pointAtEngine, type Engine } from '../lib/engine.ts';
 import { kubeconfigFiles, hasOurEntries } from '../lib/kubeconfig.ts';
 import { portProblem } from '../lib/ports.ts';
 import { providerFor } from '../lib/providers/index.ts';
@@ -22,11 +22,7 @@ async function engineChecks(ctx: TaskContext): Promise<CheckResult[]> {
   } catch (err) {
     return [{ name: 'engine', status: 'fail', detail: (err as Error).message, fix: 'install Docker or Podman, or set CONTAINER_ENGINE=docker|podman' }];
   }
-  const env = engineEnv(engine);
-  for (const [k, v] of Object.entries(env)) {
-    if (v === undefined) delete ctx.env[k];
-    else ctx.env[k] = v;
-  }
+  pointAtEngine(ctx, engine);
   const endpoint = `DOCKER_HOST=${engine.dockerHost ?? '(unset: default socket)'} DOCKER_SOCK=${engine.dockerSock ?? '(unset)'}`;
   const resolved: CheckResult = { name: 'engine', status: 'ok', detail: `${engine.name} via the ${engine.cli} CLI (${engine.reason}); ${endpoint}` };
   try {

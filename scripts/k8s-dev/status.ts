@@ -5,8 +5,9 @@ import { existsSync } from 'node:fs';
 import { devImages } from '../lib/bootstrap.ts';
 import { failed, guard, printChecks, type CheckResult } from '../lib/checks.ts';
 import { useEngine } from '../lib/engine.ts';
-import { connect, helm, serverVersion, type Kube } from '../lib/kube.ts';
+import { connect, serverVersion, type Kube } from '../lib/kube.ts';
 import { providerFor } from '../lib/providers/index.ts';
+import { gatewaySelector, releaseStatus } from '../lib/release.ts';
 import { registryProblem, tagDigest } from '../lib/registry.ts';
 import { chooseMethod } from '../lib/sideload.ts';
 import { isMain, runTask, type TaskContext, type TaskDefinition } from '../lib/task.ts';
@@ -14,16 +15,15 @@ import { findWorkloads, rolloutPending } from '../lib/workloads.ts';
 
 async function releaseCheck(ctx: TaskContext): Promise<CheckResult> {
   const s = ctx.settings;
-  const r = await ctx.run.run({ argv: helm(ctx, 'status', s.release, '--namespace', s.namespace, '-o', 'json'), check: false, timeoutMs: 30_000 });
-  if (r.code !== 0) return { name: 'release', status: 'fail', detail: `${s.release} not installed in ${s.namespace}`, fix: 'mise run k8s:dev:bootstrap' };
-  const info = JSON.parse(r.stdout) as { version?: number; info?: { status?: string }; chart?: { metadata?: { version?: string } } };
-  const ok = info.info?.status === 'deployed';
-  return { name: 'release', status: ok ? 'ok' : 'fail', detail: `${s.release} revision ${info.version} ${info.info?.status}`, ...(ok ? {} : { fix: 'mise run k8s:dev:bootstrap --force' }) };
+  const release = await releaseStatus(ctx).catch(() => undefined);
+  if (!release) return { name: 'release', status: 'fail', detail: `${s.release} not installed in ${s.namespace}`, fix: 'mise run k8s:dev:bootstrap' };
+  const ok = release.status === 'deployed';
+  return { name: 'release', status: ok ? 'ok' : 'fail', detail: `${s.release} revision ${release.revision} ${release.status}`, ...(ok ? {} : { fix: 'mise run k8s:dev:bootstrap --force' }) };
 }
 
 async function gatewayChecks(ctx: TaskContext, kube: Kube): Promise<CheckResult[]> {
   const s = ctx.settings;
-  const [workloads, version] = await Promise.all([findWorkloads(kube, s.namespace, `app.kubernetes.io/instance=${s.release},app.kubernetes.io/component=gateway`), serverVersion(kube)]);
+  const [workloads, version] = await Promise.all([findWorkloads(kube, s.namespace, gatewaySelector(s)), serverVersion(kube)]);
   if (workloads.length === 0) {
     const chosen = chooseMethod(s.sideloadMethod, version);
     return [

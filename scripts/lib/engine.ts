@@ -132,13 +132,18 @@ export async function pingEngine(ctx: TaskContext, e: Engine): Promise<string> {
   throw new UserError(`${e.name} does not answer at ${where}${why ? ` (${why})` : ''}: ${startHint(e.name, process.platform, e)}`);
 }
 
-/** Detect, point the task's environment at the engine, and check it answers. */
-export async function useEngine(ctx: TaskContext): Promise<Engine> {
-  const e = await detectEngine(ctx);
+/** Point the task's environment (and so every later command) at the engine. */
+export function pointAtEngine(ctx: TaskContext, e: EngineEndpoint): void {
   for (const [k, v] of Object.entries(engineEnv(e))) {
     if (v === undefined) delete ctx.env[k];
     else ctx.env[k] = v;
   }
+}
+
+/** Detect, point the task's environment at the engine, and check it answers. */
+export async function useEngine(ctx: TaskContext): Promise<Engine> {
+  const e = await detectEngine(ctx);
+  pointAtEngine(ctx, e);
   await pingEngine(ctx, e);
   return e;
 }

@@ -1,0 +1,27 @@
+// The Helm release the dev loop installs, as bootstrap and status read it.
+import { helm } from './kube.ts';
+import type { Settings } from './settings.ts';
+import type { TaskContext } from './task.ts';
+import { UserError } from './task.ts';
+
+export interface ReleaseStatus {
+  status: string;
+  revision: string;
+}
+
+/** `helm status`: undefined when the release is not installed; an error when helm fails otherwise. */
+export async function releaseStatus(ctx: TaskContext): Promise<ReleaseStatus | undefined> {
+  const s = ctx.settings;
+  const r = await ctx.run.run({ argv: helm(ctx, 'status', s.release, '--namespace', s.namespace, '-o', 'json'), check: false, timeoutMs: 60_000 });
+  if (r.code !== 0) {
+    if (/not found/i.test(r.stderr)) return undefined;
+    throw new UserError(`helm status ${s.release} failed: ${r.stderr.trim().split('\n').pop()}`);
+  }
+  const info = JSON.parse(r.stdout) as { info?: { status?: string }; version?: number };
+  return { status: info.info?.status ?? 'unknown', revision: String(info.version ?? '') };
+}
+
+/** The chart's gateway pods and workload, for this release. */
+export function gatewaySelector(s: Pick<Settings, 'release'>): string {
+  return `app.kubernetes.io/instance=${s.release},app.kubernetes.io/component=gateway`;
+}
