@@ -34,7 +34,7 @@ go_install() {
   for spec in "$@"; do
     local bin="${spec%%=*}" pkg="${spec#*=}"
     [[ "$spec" == *=* ]] || bin="${pkg##*/}"
-    (cd "$work" && go build -ldflags="-s -w ${EXTRA_LDFLAGS:-}" -o "$dest/$bin" "$pkg" >&2)
+    (cd "$work" && go build -tags "${TAGS:-}" -ldflags="-s -w ${EXTRA_LDFLAGS:-}" -o "$dest/$bin" "$pkg" >&2)
   done
   touch "$dest/.complete"
   log "built $name $version in $((SECONDS - start))s"
@@ -60,27 +60,22 @@ directives() {
 # lines for its staging modules, so it is built inside a generated module.
 kube() {
   local version="$1" dest="$CACHE/bin/kube-$1"
-  if [[ -f "$dest/.complete" ]]; then echo "$dest"; return; fi
-  log "building kubernetes $version (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl)"
+  if [[ -f "$dest/.complete" && -x "$dest/kubelet" ]]; then echo "$dest"; return; fi
+  log "building kubernetes $version (control plane, kubectl, kubelet, kube-proxy)"
   local start=$SECONDS work="$CACHE/src/kube-$version"
   rm -rf "$dest" "$work"; mkdir -p "$dest" "$work"
   local minor="v0.${version#v1.}"
+  # The staging modules this release has, read from k8s.io/kubernetes's own go.mod
+  # (1.36 added cri-streaming and streaming; a fixed list goes stale).
+  printf 'module openshell.dev/tools/kube\n\ngo 1.24\n' > "$work/go.mod"
+  local gomod; gomod="$(cd "$work" && go mod download -json "k8s.io/kubernetes@$version" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
+  [[ -f "$gomod" ]] || { log "cannot download k8s.io/kubernetes@$version"; return 1; }
   {
-    echo "module openshell.dev/tools/kube"
-    echo "go 1.24"
     echo "require k8s.io/kubernetes $version"
     echo "replace ("
-    local m
-    for m in api apiextensions-apiserver apimachinery apiserver cli-runtime client-go cloud-provider \
-      cluster-bootstrap code-generator component-base component-helpers controller-manager cri-api \
-      cri-client csi-translation-lib dynamic-resource-allocation endpointslice externaljwt kms \
-      kube-aggregator kube-controller-manager kube-proxy kube-scheduler kubectl kubelet \
-      metrics mount-utils pod-security-admission sample-apiserver sample-cli-plugin sample-controller \
-      legacy-cloud-providers sample-apiserver; do
-      echo "  k8s.io/$m => k8s.io/$m $minor"
-    done
+    grep -oE '^\s*k8s.io/[a-z0-9-]+ => ./staging' "$gomod" | awk -v v="$minor" '{print "  " $1 " => " $1 " " v}' | sort -u
     echo ")"
-  } > "$work/go.mod"
+  } >> "$work/go.mod"
   cat > "$work/tools.go" <<'GO'
 //go:build tools
 
@@ -89,17 +84,12 @@ package tools
 import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubelet"
 	_ "k8s.io/kubectl/pkg/cmd"
 )
 GO
-  # Drop replace lines for staging modules this release does not have.
-  (cd "$work" && GOFLAGS=-mod=mod go mod download k8s.io/kubernetes >&2)
-  local gomod; gomod="$(cd "$work" && go mod download -json "k8s.io/kubernetes@$version" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
-  local keep
-  keep="$(grep -oE '^\s*k8s.io/[a-z0-9-]+ => ./staging' "$gomod" | awk '{print $1}' | sort -u)"
-  awk -v keep="$keep" 'BEGIN{n=split(keep,k,"\n"); for(i=1;i<=n;i++) ok[k[i]]=1}
-    /=>/ { if (!($1 in ok)) next } { print }' "$work/go.mod" > "$work/go.mod.new" && mv "$work/go.mod.new" "$work/go.mod"
   (cd "$work" && go mod tidy -e >&2 2>&1 | tail -5 >&2 || true)
   # Stamp /version as a release build does: gitVersion, and major/minor, which
   # clients parse (an unstamped build reports minor "" and breaks them).
@@ -110,7 +100,7 @@ GO
     ldflags+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
   done
   local cmd
-  for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do
     (cd "$work" && go build -ldflags="$ldflags" -o "$dest/$cmd" "k8s.io/kubernetes/cmd/$cmd" >&2)
     log "  $cmd done ($((SECONDS - start))s)"
   done
@@ -128,7 +118,19 @@ build_one() {
     helm) EXTRA_LDFLAGS="-X helm.sh/helm/v4/internal/version.version=$HELM_VERSION" go_install helm "$HELM_VERSION" helm.sh/helm/v4 helm.sh/helm/v4/cmd/helm ;;
     skaffold) EXTRA_LDFLAGS="-X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.version=$SKAFFOLD_VERSION" go_install skaffold "$SKAFFOLD_VERSION" github.com/GoogleContainerTools/skaffold/v2 github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold ;;
     k3d) EXTRA_LDFLAGS="-X github.com/k3d-io/k3d/v5/version.Version=$K3D_VERSION -X github.com/k3d-io/k3d/v5/version.K3sVersion=v1.35.1-k3s1" go_install k3d "$K3D_VERSION" github.com/k3d-io/k3d/v5 k3d=github.com/k3d-io/k3d/v5 ;;
-    *) log "unknown tool: $1 (known: kube-new kube-old etcd kwok helm skaffold k3d)"; return 2 ;;
+    containerd) EXTRA_LDFLAGS="-X github.com/containerd/containerd/v2/version.Version=$CONTAINERD_VERSION -X github.com/containerd/containerd/v2/version.Revision=openshell-ci" \
+      go_install containerd "$CONTAINERD_VERSION" github.com/containerd/containerd/v2 \
+      github.com/containerd/containerd/v2/cmd/containerd github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 github.com/containerd/containerd/v2/cmd/ctr ;;
+    # runc needs cgo and libseccomp (Debian's libseccomp-dev); it links libseccomp.so.2.
+    runc) CGO_ENABLED=1 TAGS="seccomp urfave_cli_no_docs" EXTRA_LDFLAGS="-X main.gitCommit=$RUNC_VERSION" \
+      go_install runc "$RUNC_VERSION" github.com/opencontainers/runc runc=github.com/opencontainers/runc ;;
+    cni) go_install cni-plugins "$CNI_PLUGINS_VERSION" github.com/containernetworking/plugins \
+      github.com/containernetworking/plugins/plugins/main/bridge github.com/containernetworking/plugins/plugins/ipam/host-local \
+      github.com/containernetworking/plugins/plugins/main/loopback github.com/containernetworking/plugins/plugins/meta/portmap \
+      github.com/containernetworking/plugins/plugins/meta/firewall ;;
+    agent-sandbox) go_install agent-sandbox "$AGENT_SANDBOX_VERSION" sigs.k8s.io/agent-sandbox \
+      sigs.k8s.io/agent-sandbox/cmd/agent-sandbox-controller ;;
+    *) log "unknown tool: $1 (known: kube-new kube-old etcd kwok helm skaffold k3d containerd runc cni agent-sandbox)"; return 2 ;;
   esac
 }
 
