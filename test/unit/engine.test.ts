@@ -13,6 +13,7 @@ import { scriptedExecutor, type Cmd, type Result } from '../../scripts/lib/run.t
 import { KIT_ROOT, loadSettings, type EngineName } from '../../scripts/lib/settings.ts';
 import { createContext, UserError } from '../../scripts/lib/task.ts';
 import { which } from '../support/requires.ts';
+import { pinSettings } from '../support/settings-env.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'openshell-engine-unit-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -194,7 +195,8 @@ function doctor(env: NodeJS.ProcessEnv) {
   const home = mkdtempSync(join(work, 'home-'));
   const r = spawnSync(tsx, [doctorScript, '--no-smoke'], {
     cwd: KIT_ROOT,
-    env: { HOME: home, OPENSHELL_DEV_KUBECONFIG: join(home, 'kc.yaml'), CI: 'true', ...env },
+    // Every setting pinned: the kit's .env never reaches the doctor.
+    env: pinSettings({ HOME: home, OPENSHELL_DEV_KUBECONFIG: join(home, 'kc.yaml'), CI: 'true', ...env }),
     encoding: 'utf8',
     timeout: 60_000,
   });

@@ -3,11 +3,12 @@
 // the same through a real task process (exit 2).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { K3S_IMAGE, KIT_ROOT, kubeNames, loadSettings, SETTINGS, SettingsError } from '../../scripts/lib/settings.ts';
+import { K3S_IMAGE, KIT_ROOT, kubeNames, loadSettings, rawSettings, SETTINGS, SettingsError } from '../../scripts/lib/settings.ts';
+import { pinSettings } from '../support/settings-env.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'openshell-settings-unit-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -129,13 +130,99 @@ describe('validation names the setting, the value and what is allowed', () => {
   });
 });
 
+describe('validators that only a test of their own keeps honest', () => {
+  test('OPENSHELL_DEV_GATEWAY_BASE_IMAGE: an image reference, scratch, or empty for the Dockerfile\'s', () => {
+    assert.equal(load({}).gatewayBaseImage, undefined);
+    assert.equal(load({ OPENSHELL_DEV_GATEWAY_BASE_IMAGE: '  ' }).gatewayBaseImage, undefined);
+    assert.equal(load({ OPENSHELL_DEV_GATEWAY_BASE_IMAGE: 'scratch' }).gatewayBaseImage, 'scratch');
+    assert.equal(load({ OPENSHELL_DEV_GATEWAY_BASE_IMAGE: ' gcr.io/distroless/cc-debian12:nonroot ' }).gatewayBaseImage, 'gcr.io/distroless/cc-debian12:nonroot');
+    assert.equal(load({ OPENSHELL_DEV_GATEWAY_BASE_IMAGE: 'debian@sha256:0123abcd' }).gatewayBaseImage, 'debian@sha256:0123abcd');
+    for (const v of ['debian bookworm', 'debian;rm -rf /', '$(id)', 'img"quoted"']) {
+      rejects({ OPENSHELL_DEV_GATEWAY_BASE_IMAGE: v }, /OPENSHELL_DEV_GATEWAY_BASE_IMAGE=/, /must be an image reference \(or scratch\), or empty for the Dockerfile default/);
+    }
+  });
+
+  test('OPENSHELL_DEV_RELEASE: a DNS label of at most 53 characters (Helm\'s limit)', () => {
+    assert.equal(load({}).release, 'openshell');
+    assert.equal(load({ OPENSHELL_DEV_RELEASE: 'dev-1' }).release, 'dev-1');
+    assert.equal(load({ OPENSHELL_DEV_RELEASE: 'r'.repeat(53) }).release, 'r'.repeat(53));
+    rejects({ OPENSHELL_DEV_RELEASE: 'r'.repeat(54) }, new RegExp(`OPENSHELL_DEV_RELEASE="${'r'.repeat(54)}"`), /at most 53 characters/);
+    for (const v of ['Openshell', 'open_shell', '-x', '']) rejects({ OPENSHELL_DEV_RELEASE: v }, /OPENSHELL_DEV_RELEASE=/, /lowercase letters, digits and '-'/);
+  });
+
+  test('namespaces: DNS labels of at most 63 characters', () => {
+    assert.equal(load({ OPENSHELL_DEV_NAMESPACE: 'gw', OPENSHELL_SANDBOX_NAMESPACE: 'sb' }).namespace, 'gw');
+    assert.equal(load({ OPENSHELL_SANDBOX_NAMESPACE: 'sb' }).sandboxNamespace, 'sb');
+    assert.equal(load({ OPENSHELL_DEV_NAMESPACE: 'n'.repeat(63) }).namespace, 'n'.repeat(63));
+    for (const name of ['OPENSHELL_DEV_NAMESPACE', 'OPENSHELL_SANDBOX_NAMESPACE']) {
+      for (const v of ['Open', 'open.shell', 'ns_1', 'n'.repeat(64), '']) rejects({ [name]: v }, new RegExp(`${name}=`), /at most 63 characters/);
+    }
+    rejects({ OPENSHELL_DEV_REGISTRY_NAME: 'Registry' }, /OPENSHELL_DEV_REGISTRY_NAME="Registry"/);
+  });
+
+  test('the gateway, gateway build and supervisor build commands: trimmed, never empty', () => {
+    const d = load({});
+    assert.equal(d.gatewayCommand, 'cargo run -p openshell-server --');
+    assert.equal(d.gatewayBuildCommand, 'cargo build --release -p openshell-server');
+    assert.equal(d.supervisorBuildCommand, 'cargo build --release -p openshell-sandbox');
+    const s = load({ OPENSHELL_DEV_GATEWAY_COMMAND: ' ./gw --port 1 ', OPENSHELL_DEV_GATEWAY_BUILD_COMMAND: ' make gw ', OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND: ' make sv ' });
+    assert.deepEqual([s.gatewayCommand, s.gatewayBuildCommand, s.supervisorBuildCommand], ['./gw --port 1', 'make gw', 'make sv']);
+    assert.equal(s.origin.OPENSHELL_DEV_GATEWAY_COMMAND, 'environment');
+    for (const name of ['OPENSHELL_DEV_GATEWAY_COMMAND', 'OPENSHELL_DEV_GATEWAY_BUILD_COMMAND', 'OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND']) {
+      for (const v of ['', '   ']) rejects({ [name]: v }, new RegExp(`${name}="" is not valid: must be a command line`));
+    }
+  });
+
+  test('OPENSHELL_DEV_CONTEXT: empty by default (the current context), trimmed', () => {
+    assert.equal(load({}).context, '');
+    assert.equal(load({ OPENSHELL_DEV_CONTEXT: ' prod-admin ' }).context, 'prod-admin');
+    assert.equal(load({ OPENSHELL_DEV_CONTEXT: 'kind-kind' }).origin.OPENSHELL_DEV_CONTEXT, 'environment');
+  });
+
+  test('OPENSHELL_DEV_KWOK_DIR: a directory, created if absent; a file or empty is refused', () => {
+    assert.equal(load({ OPENSHELL_DEV_KWOK_DIR: '~/kw' }).kwokDir, join(home, 'kw'));
+    const dir = mkdtempSync(join(work, 'kwok-'));
+    assert.equal(load({ OPENSHELL_DEV_KWOK_DIR: dir }).kwokDir, dir);
+    const file = join(dir, 'a-file');
+    writeFileSync(file, '');
+    rejects({ OPENSHELL_DEV_KWOK_DIR: file }, new RegExp(`OPENSHELL_DEV_KWOK_DIR="${file}"`), /must be the path of a directory \(it is created if absent\)/);
+    rejects({ OPENSHELL_DEV_KWOK_DIR: ' ' }, /OPENSHELL_DEV_KWOK_DIR/, /path of a directory/);
+  });
+
+  test('OPENSHELL_DEV_KUBE_BIN_DIR: a directory holding the three control-plane binaries', () => {
+    const dir = mkdtempSync(join(work, 'kubebin-'));
+    for (const b of ['kube-apiserver', 'kube-controller-manager']) {
+      writeFileSync(join(dir, b), '#!/bin/sh\n');
+      chmodSync(join(dir, b), 0o755);
+    }
+    rejects({ OPENSHELL_DEV_KUBE_BIN_DIR: dir }, /OPENSHELL_DEV_KUBE_BIN_DIR/, /missing: kube-scheduler/);
+    writeFileSync(join(dir, 'kube-scheduler'), '#!/bin/sh\n');
+    chmodSync(join(dir, 'kube-scheduler'), 0o755);
+    assert.equal(load({ OPENSHELL_DEV_KUBE_BIN_DIR: dir }).kubeBinDir, dir);
+    assert.equal(load({ PATH: ['/nonexistent', dir].join(':') }).kubeBinDir, dir, 'found on PATH');
+    assert.equal(load({}).kubeBinDir, undefined);
+  });
+});
+
+test('a test that pins every setting in the environment is immune to any .env', () => {
+  const root = mkdtempSync(join(work, 'hostile-dotenv-'));
+  writeFileSync(join(root, '.env'), SETTINGS.map((s) => `${s.name}=from-a-contributors-dotenv`).join('\n') + '\n');
+  const raw = rawSettings({ env: pinSettings({}), root });
+  for (const spec of SETTINGS) {
+    assert.deepEqual(raw.get(spec.name), { value: spec.default, origin: 'environment' }, spec.name);
+  }
+  assert.equal(pinSettings({ OPENSHELL_DEV_CLUSTER: 'x' }).OPENSHELL_DEV_CLUSTER, 'x');
+  assert.equal('CONTAINER_ENGINE' in pinSettings({ CONTAINER_ENGINE: undefined }), false, 'undefined removes a setting');
+});
+
 describe('a task process with a bad setting exits 2 naming it', () => {
   const up = join(KIT_ROOT, 'scripts', 'k8s-dev', 'up.ts');
   const tsx = join(KIT_ROOT, 'node_modules', '.bin', 'tsx');
   const run = (env: NodeJS.ProcessEnv) =>
     spawnSync(tsx, [up], {
       cwd: KIT_ROOT,
-      env: { PATH: process.env.PATH, HOME: home, OPENSHELL_DEV_KUBECONFIG: join(work, 'kc.yaml'), CI: 'true', ...env },
+      // Every setting pinned: the kit's .env never reaches the task.
+      env: pinSettings({ PATH: process.env.PATH, HOME: home, OPENSHELL_DEV_KUBECONFIG: join(work, 'kc.yaml'), CI: 'true', ...env }),
       encoding: 'utf8',
       timeout: 60_000,
     });

@@ -33,11 +33,14 @@ import {
   swapTempPath,
 } from '../../scripts/lib/sideload.ts';
 import { createContext, type TaskDefinition } from '../../scripts/lib/task.ts';
+import { noDotenvRoot } from '../support/settings-env.ts';
 
 const RO_MOUNTS = 'overlay / overlay rw,relatime 0 0\n/dev/sda1 /opt/openshell/bin ext4 ro,relatime 0 0\n';
 const IMG = { image: 'openshell/supervisor:latest', pullPolicy: 'IfNotPresent' as const };
 const def: TaskDefinition = { name: 'unit', summary: 'unit', main: async () => {} };
-const settings = loadSettings({ env: {}, root: tmpdir(), home: '/home/dev' });
+// Never the kit's .env, nor /tmp/.env: an empty root of our own.
+const NO_DOTENV = noDotenvRoot();
+const settings = loadSettings({ env: {}, root: NO_DOTENV, home: '/home/dev' });
 function ctxWith(executor: Executor, argv: string[] = []) {
   const log = memoryLogger();
   return { ctx: createContext(def, { argv, env: {}, log, executor, settings }), log };
@@ -61,7 +64,7 @@ describe('method parsing', () => {
     assert.throws(() => parseSideloadMethod('Image-Volume'), SettingsError);
   });
   test('settings.ts rejects the same bad value', () => {
-    assert.throws(() => loadSettings({ env: { OPENSHELL_SUPERVISOR_SIDELOAD_METHOD: 'copy' }, root: tmpdir() }), /allowed values are image-volume, init-container/);
+    assert.throws(() => loadSettings({ env: { OPENSHELL_SUPERVISOR_SIDELOAD_METHOD: 'copy' }, root: NO_DOTENV }), /allowed values are image-volume, init-container/);
   });
 });
 
@@ -199,9 +202,9 @@ describe('settings: the sandbox selector', () => {
   test('defaults to the driver\'s managed-by label and rejects an empty or malformed one', () => {
     assert.equal(settings.sandboxSelector, 'app.kubernetes.io/part-of=openshell,app.kubernetes.io/component=sandbox');
     assert.equal(settings.supervisorBuildCommand, 'cargo build --release -p openshell-sandbox');
-    assert.equal(loadSettings({ env: { OPENSHELL_DEV_SANDBOX_SELECTOR: 'app in (a, b),tier!=x' }, root: tmpdir() }).sandboxSelector, 'app in (a, b),tier!=x');
+    assert.equal(loadSettings({ env: { OPENSHELL_DEV_SANDBOX_SELECTOR: 'app in (a, b),tier!=x' }, root: NO_DOTENV }).sandboxSelector, 'app in (a, b),tier!=x');
     for (const bad of ['', 'a=b,', 'a b', 'x=(']) {
-      assert.throws(() => loadSettings({ env: { OPENSHELL_DEV_SANDBOX_SELECTOR: bad }, root: tmpdir() }), /OPENSHELL_DEV_SANDBOX_SELECTOR=.* is not valid: must be a non-empty Kubernetes label selector/);
+      assert.throws(() => loadSettings({ env: { OPENSHELL_DEV_SANDBOX_SELECTOR: bad }, root: NO_DOTENV }), /OPENSHELL_DEV_SANDBOX_SELECTOR=.* is not valid: must be a non-empty Kubernetes label selector/);
     }
   });
 });
