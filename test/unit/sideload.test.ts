@@ -301,7 +301,7 @@ describe('hot-swap', () => {
     const results = await mapLimit([1, 2, 3, 4, 5, 6, 7], 3, async (n) => {
       inFlight++;
       peak = Math.max(peak, inFlight);
-      await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setImmediate(r)); // yield: every worker in flight starts before any ends
       inFlight--;
       return n * 2;
     });
