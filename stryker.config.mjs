@@ -17,7 +17,7 @@ export default {
   reporters: ['clear-text', 'progress-append-only', 'json'],
   jsonReporter: { fileName: `.build/mutation/${name}.json` },
   clearTextReporter: { allowColor: false, logTests: false },
-  tempDirName: '.build/stryker-tmp',
+  tempDirName: `.build/stryker-tmp-${name}`,
   cleanTempDir: 'always',
   ignorePatterns: ['.build', '.git', 'node_modules'],
   timeoutMS: 5_000,
