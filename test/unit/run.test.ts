@@ -65,20 +65,25 @@ test('spawn: a timeout kills the whole process group, grandchildren included', a
   // A sleep length nobody else uses, so ps finds exactly our processes.
   const secs = `30.${process.pid}${Date.now() % 100000}`;
   const ours = () => spawnSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => new RegExp(`^\\s*\\d+ sleep ${secs.replace(".", "\\.")}$`).test(l));
-  const start = Date.now();
-  const pending = real().run({ argv: ['sh', '-c', `sleep ${secs} & sleep ${secs}`], timeoutMs: 300, check: false });
-  await new Promise((res) => setTimeout(res, 150));
+  // The timeout must fire after both sleeps started (else the test proves nothing): a generous
+  // timeout, and the sleeps observed while it is pending, not after a fixed pause.
+  let settled = false;
+  const pending = real()
+    .run({ argv: ['sh', '-c', `sleep ${secs} & sleep ${secs}`], timeoutMs: 2000, check: false })
+    .finally(() => (settled = true));
+  while (ours().length < 2 && !settled) await new Promise((res) => setTimeout(res, 20));
+  assert.equal(settled, false, 'the timeout fired before both sleeps had started');
   assert.equal(ours().length, 2, 'both sleeps run before the timeout');
   const r = await pending;
   assert.equal(r.code, 124);
-  assert.match(r.stderr, /timed out after 0s/);
-  assert.ok(Date.now() - start < 5000);
+  assert.match(r.stderr, /timed out after 2s/);
   // SIGTERM went to the group: the background sleep (a grandchild) goes too.
-  let left: string[] = [];
-  for (let i = 0; i < 20; i++) {
+  // Gone once the group is reaped; poll with a deadline rather than a fixed pause.
+  const deadline = Date.now() + 10_000;
+  let left = ours();
+  while (left.length > 0 && Date.now() < deadline) {
+    await new Promise((res) => setTimeout(res, 20));
     left = ours();
-    if (left.length === 0) break;
-    await new Promise((res) => setTimeout(res, 100));
   }
   assert.deepEqual(left, []);
 });
