@@ -16,7 +16,8 @@ export const TOOLS: Record<string, ToolSpec> = {
   k3d: { versionArgs: ['version'], min: '5.6', hint: MISE },
   kubectl: { versionArgs: ['version', '--client', '-o', 'json'], min: '1.29', hint: MISE },
   helm: { versionArgs: ['version', '--short'], min: '3.14', hint: MISE },
-  skaffold: { versionArgs: ['version'], min: '2.10', hint: MISE },
+  // 2.19: older releases call `helm version --client`, which Helm 4 removed.
+  skaffold: { versionArgs: ['version'], min: '2.19', hint: MISE },
   docker: { versionArgs: ['--version'], hint: 'install Docker (https://docs.docker.com/get-docker/) or set CONTAINER_ENGINE=podman' },
   podman: { versionArgs: ['--version'], hint: 'install Podman (https://podman.io/docs/installation)' },
   kwokctl: { versionArgs: ['--version'], hint: 'build it with `bash .ci/tools/build.sh kwok` or install kwok (https://kwok.sigs.k8s.io)' },
