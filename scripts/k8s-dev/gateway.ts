@@ -26,6 +26,7 @@ export function gatewayEnv(ctx: TaskContext, supervisorImage: string, sideload: 
 export const gateway: TaskDefinition = {
   name: 'gateway',
   summary: 'Run the gateway out-of-cluster (cargo run -p openshell-server) with KUBECONFIG and the Kubernetes driver',
+  passthrough: 'the gateway',
   async main(ctx: TaskContext) {
     const s = ctx.settings;
     const source = findSourceDir(s);

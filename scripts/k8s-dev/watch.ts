@@ -33,8 +33,13 @@ export function skaffoldArgv(ctx: TaskContext, extra: string[]): string[] {
 export const watch: TaskDefinition = {
   name: 'watch',
   summary: 'Run skaffold dev against the dev cluster: rebuild, push and roll out on every change; Ctrl+C cleans up',
+  passthrough: 'skaffold dev (e.g. -p ha)',
   async main(ctx: TaskContext) {
     const s = ctx.settings;
+    if (ctx.run.dryRun) {
+      await ctx.run.run({ argv: skaffoldArgv(ctx, ctx.flags.args), mutates: true });
+      return 0;
+    }
     await requireTools(ctx, 'skaffold', 'helm', 'kubectl');
     if (!existsSync(s.kubeconfig)) throw new UserError(`no kubeconfig at ${s.kubeconfig}: run \`mise run k8s:dev:up\` first`);
     const provider = await providerFor(s.provider);

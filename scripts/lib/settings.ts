@@ -47,7 +47,8 @@ export interface Settings {
   kubeBinDir: string | undefined;
   /** kwok provider: kwokctl's work directory (clusters/<name>: config, pki, logs, pids). */
   kwokDir: string;
-  /** Where each value came from, for status and doctor. */
+  /** Each setting as given (before validation), and where it came from, for status. */
+  given: Record<string, string>;
   origin: Record<string, 'default' | '.env' | 'environment'>;
 }
 
@@ -199,6 +200,7 @@ export function loadSettings(opts: LoadOptions = {}): Settings {
   const home = opts.home ?? homedir();
   const get = (n: string) => raw.get(n)!.value;
   const origin = Object.fromEntries([...raw].map(([k, v]) => [k, v.origin]));
+  const given = Object.fromEntries([...raw].map(([k, v]) => [k, v.value]));
 
   const cluster = label('OPENSHELL_DEV_CLUSTER', get('OPENSHELL_DEV_CLUSTER'), 32);
   const provider = oneOf('OPENSHELL_DEV_CLUSTER_PROVIDER', get('OPENSHELL_DEV_CLUSTER_PROVIDER'), PROVIDERS, false)!;
@@ -288,6 +290,7 @@ export function loadSettings(opts: LoadOptions = {}): Settings {
     supervisorBuildCommand,
     kubeBinDir,
     kwokDir,
+    given,
     origin,
   };
 }

@@ -38,6 +38,9 @@ export interface TaskDefinition {
   summary: string;
   /** Extra flags: name → help text; string-valued when `value` is set. */
   flags?: Record<string, { help: string; value?: boolean }>;
+  /** Who gets the arguments that are not the task's own (e.g. `skaffold dev`): from the first
+   * word that is not one of its flags, or after `--`, everything goes there unparsed. */
+  passthrough?: string;
   main: (ctx: TaskContext) => Promise<number | void>;
 }
 
@@ -50,15 +53,25 @@ export interface ContextOptions {
 }
 
 export function parseFlags(def: TaskDefinition, argv: string[]): Flags & { help: boolean } {
-  const options: Record<string, { type: 'boolean' | 'string' }> = {
+  const options: Record<string, { type: 'boolean' | 'string'; short?: string }> = {
     'dry-run': { type: 'boolean' },
     verbose: { type: 'boolean' },
-    help: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
   };
   for (const [name, f] of Object.entries(def.flags ?? {})) options[name] = { type: f.value ? 'string' : 'boolean' };
+  let own = argv;
+  let rest: string[] = [];
+  if (def.passthrough) {
+    // The task's own flags come first; the first other word (or `--`) starts what is passed through.
+    const isOwn = (a: string) => a === '-h' || Object.keys(options).some((o) => a === `--${o}` || a.startsWith(`--${o}=`));
+    let i = 0;
+    while (i < argv.length && isOwn(argv[i]!)) i += options[argv[i]!.slice(2)]?.type === 'string' && !argv[i]!.includes('=') ? 2 : 1;
+    own = argv.slice(0, i);
+    rest = argv.slice(argv[i] === '--' ? i + 1 : i);
+  }
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: own, options, allowPositionals: !def.passthrough, strict: true });
   } catch (err) {
     throw new UserError(`${(err as Error).message}\n${usage(def)}`, 2);
   }
@@ -67,14 +80,16 @@ export function parseFlags(def: TaskDefinition, argv: string[]): Flags & { help:
     dryRun: v['dry-run'] === true,
     verbose: v.verbose === true || process.env.OPENSHELL_DEV_VERBOSE === '1',
     help: v.help === true,
-    args: parsed.positionals,
+    args: def.passthrough ? rest : parsed.positionals,
     options: v,
   };
 }
 
 export function usage(def: TaskDefinition): string {
-  const lines = [`usage: mise run k8s:dev:${def.name} [-- flags]`, `  ${def.summary}`, '', '  --dry-run   print what would run and be applied, change nothing', '  --verbose   print every command and its exit status'];
+  const tail = def.passthrough ? ` [-- arguments for ${def.passthrough}]` : '';
+  const lines = [`usage: mise run k8s:dev:${def.name} [flags]${tail}`, `  ${def.summary}`, '', '  --dry-run   print what would run and be applied, change nothing', '  --verbose   print every command and its exit status', '  -h, --help  print this help'];
   for (const [name, f] of Object.entries(def.flags ?? {})) lines.push(`  --${name}${f.value ? ' VALUE' : ''}   ${f.help}`);
+  if (def.passthrough) lines.push('', `  Any other argument, and everything after \`--\`, goes to ${def.passthrough}.`);
   return lines.join('\n');
 }
 

@@ -23,7 +23,7 @@ import { portFree } from '../../scripts/lib/ports.ts';
 import { k3dConfig, k3dProvider } from '../../scripts/lib/providers/k3d.ts';
 import { scriptedExecutor } from '../../scripts/lib/run.ts';
 import { KIT_ROOT, loadSettings } from '../../scripts/lib/settings.ts';
-import { createContext, type TaskDefinition } from '../../scripts/lib/task.ts';
+import { createContext, parseFlags, UserError, type TaskDefinition } from '../../scripts/lib/task.ts';
 import { resetToolCache } from '../../scripts/lib/tools.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'openshell-tasks-unit-'));
@@ -185,6 +185,20 @@ current-context: k3d-openshell-dev
       assert.ok(!second.log.lines.some((l) => /kubeconfig (created|updated)/.test(l)));
       assert.deepEqual(second.ctx.run.history.filter((c) => c.mutates).map((c) => c.argv.join(' ')), []);
     });
+
+    test('existing provider: the cluster\'s registry configuration is left alone (no local-registry-hosting write)', async () => {
+      writes.length = 0;
+      configMaps.clear();
+      const env = baseEnv({ OPENSHELL_DEV_TIMEOUT: '5', OPENSHELL_DEV_CLUSTER_PROVIDER: 'existing' });
+      const kubeconfig = `apiVersion: v1\nkind: Config\nclusters:\n- name: shared\n  cluster: {server: "${apiUrl}", insecure-skip-tls-verify: true}\nusers:\n- name: me\n  user: {token: dev}\ncontexts:\n- name: shared\n  context: {cluster: shared, user: me}\ncurrent-context: shared\n`;
+      const { ctx, log } = ctxFor(up, env, [
+        ['kubectl version -o json', { stdout: '{"serverVersion":{"gitVersion":"v1.36.3"}}' }],
+        ['kubectl config view --minify --flatten --raw', { stdout: kubeconfig }],
+      ]);
+      assert.equal(await up.main(ctx), 0, log.lines.join('\n'));
+      assert.deepEqual(writes, [], 'nothing written to a cluster the kit did not configure');
+      assert.equal(configMaps.size, 0);
+    });
   });
 });
 
@@ -331,3 +345,37 @@ test('k3dConfig applies non-default settings', () => {
   assert.equal(defaults.agents, 1);
 });
 
+
+test('up --dry-run prints the k3d config where k3d is not installed yet', async () => {
+  const env = baseEnv();
+  const { ctx, executor, log } = ctxFor(up, env, [[/^k3d /, { code: 127, stderr: 'k3d: command not found' }]], ['--dry-run']);
+  assert.equal(await up.main(ctx), 0, log.lines.join('\n'));
+  assert.ok(log.lines.some((l) => l.includes('[dry-run] would run: k3d cluster create --config - <<EOF') && l.includes('kind: Simple')), log.lines.join('\n'));
+  assert.deepEqual(ran(executor.calls, 'k3d cluster create'), []);
+});
+
+describe('flags', () => {
+  test('-h is --help for every task', () => {
+    for (const def of [up, down, bootstrap, sync, watch, gateway]) assert.equal(parseFlags(def, ['-h']).help, true, def.name);
+  });
+  test('watch passes every argument that is not its own to skaffold dev', () => {
+    assert.deepEqual(parseFlags(watch, ['-p', 'ha']).args, ['-p', 'ha']);
+    const f = parseFlags(watch, ['--dry-run', '--verbose', '-p', 'ha', '--verbose']);
+    assert.equal(f.dryRun, true);
+    assert.equal(f.verbose, true);
+    assert.deepEqual(f.args, ['-p', 'ha', '--verbose']);
+    assert.deepEqual(parseFlags(watch, ['--', '--dry-run']).args, ['--dry-run'], 'after --, even its own flags pass through');
+  });
+  test('gateway passes every argument that is not its own to the gateway', () => {
+    assert.deepEqual(parseFlags(gateway, ['--port', '9090', '--', '-x']).args, ['--port', '9090', '--', '-x']);
+  });
+  test('a task without passthrough refuses an unknown flag with exit 2 and its usage', () => {
+    assert.throws(() => parseFlags(up, ['-p', 'ha']), (err: UserError) => err.exitCode === 2 && /Unknown option '-p'/.test(err.message) && /usage: mise run k8s:dev:up/.test(err.message));
+  });
+  test('watch --dry-run prints the skaffold command with the passed arguments', async () => {
+    const { ctx, executor, log } = ctxFor(watch, baseEnv(), [], ['--dry-run', '-p', 'ha']);
+    assert.equal(await watch.main(ctx), 0);
+    assert.deepEqual(ran(executor.calls, 'skaffold'), []);
+    assert.ok(log.lines.some((l) => /\[dry-run\] would run: skaffold dev .* --cleanup=true -p ha$/.test(l)), log.lines.join('\n'));
+  });
+});

@@ -105,9 +105,9 @@ export const k3dProvider: ClusterProvider = {
   },
 
   async create(ctx) {
-    await requireTools(ctx, 'k3d');
     const s = ctx.settings;
-    const registry = await findRegistry(ctx);
+    // A dry run prints the config even where k3d is not installed yet.
+    const registry = ctx.run.dryRun ? await findRegistry(ctx).catch(() => undefined) : (await requireTools(ctx, 'k3d'), await findRegistry(ctx));
     const busy = [await portProblem('OPENSHELL_DEV_HTTP_PORT', s.httpPort)];
     if (!registry) busy.push(await portProblem('OPENSHELL_DEV_REGISTRY_PORT', s.registryPort));
     const problems = busy.filter((p): p is string => p !== null);
