@@ -16,14 +16,14 @@ export const up: TaskDefinition = {
 
     // Detect (a dry run goes on without the tools: it prints what it would run)
     const state = await provider.state(ctx).catch((err: Error) => {
-      if (!ctx.run.dryRun) throw err;
+      if (!ctx.dryRun) throw err;
       ctx.log.warn(`cannot tell whether cluster ${s.cluster} exists (${err.message.split('\n')[0]}): assuming it does not`);
       return { exists: false, running: false, detail: 'unknown' };
     });
     ctx.log.debug(state.detail);
 
     // Create (or start); tools are checked only when there is work for them, so a no-op re-run stays fast.
-    if (!state.running) await requireTools(ctx, ...provider.tools).catch((err: Error) => (ctx.run.dryRun ? ctx.log.warn(err.message) : Promise.reject(err)));
+    if (!state.running) await requireTools(...provider.tools).catch((err: Error) => (ctx.dryRun ? ctx.log.warn(err.message) : Promise.reject(err)));
     if (!state.exists) {
       ctx.log.step(`creating ${provider.name} cluster ${s.cluster}`);
       await provider.create(ctx);
@@ -33,7 +33,7 @@ export const up: TaskDefinition = {
     } else {
       ctx.log.ok(`cluster ${s.cluster} is running (${state.detail})`);
     }
-    if (ctx.run.dryRun && !state.running) {
+    if (ctx.dryRun && !state.running) {
       ctx.log.info(`[dry-run] would write the kubeconfig to ${s.kubeconfig}, wait for ${s.agents + 1} Ready node(s) and advertise the registry`);
       return 0;
     }

@@ -1,9 +1,9 @@
-// What every task script shares: flags, settings, logger and runner, and one
-// place that turns errors into exit statuses (2: bad settings or usage,
-// 1: anything else, 130: interrupted).
+// What every task script shares: flags, settings and logger, and one place
+// that turns errors into exit statuses (2: bad settings or usage, 1: anything
+// else, 130: interrupted). Commands are zx's `$` (set up in sh.ts).
 import { parseArgs } from 'node:util';
 import { createLogger, type Logger } from './log.ts';
-import { createRunner, type Executor, type Runner } from './run.ts';
+import { $, configure, history, interrupted, lastFailure, ProcessOutput, stopChildren } from './sh.ts';
 import { loadSettings, SettingsError, type Settings } from './settings.ts';
 
 export interface Flags {
@@ -18,9 +18,10 @@ export interface Flags {
 export interface TaskContext {
   settings: Settings;
   log: Logger;
-  run: Runner;
   flags: Flags;
-  /** Environment for child processes (the engine adds DOCKER_HOST and friends). */
+  /** --dry-run: commands through `$w` are printed, not run; nothing is written. */
+  dryRun: boolean;
+  /** The environment commands get ($.env; the engine adds DOCKER_HOST and friends). */
   env: NodeJS.ProcessEnv;
 }
 
@@ -48,7 +49,6 @@ export interface ContextOptions {
   argv?: string[];
   env?: NodeJS.ProcessEnv;
   log?: Logger;
-  executor?: Executor;
   settings?: Settings;
 }
 
@@ -93,21 +93,35 @@ export function usage(def: TaskDefinition): string {
   return lines.join('\n');
 }
 
-/** Build a context without running anything: tests call tasks through this. */
+/** Build a context and point zx at it (environment, --dry-run, --verbose): tests call tasks through this. */
 export function createContext(def: TaskDefinition, opts: ContextOptions = {}): TaskContext {
   const flags = parseFlags(def, opts.argv ?? []);
-  const env = opts.env ?? process.env;
+  const env = { ...(opts.env ?? process.env) };
   const settings = opts.settings ?? loadSettings({ env });
   const log = opts.log ?? createLogger({ verbose: flags.verbose, env });
-  const childEnv = { ...env };
-  const run = createRunner({ log, dryRun: flags.dryRun, executor: opts.executor, env: childEnv });
-  return { settings, log, run, flags, env: childEnv };
+  $.env = env;
+  history.length = 0;
+  configure({ dryRun: flags.dryRun, verbose: flags.verbose, log });
+  return { settings, log, flags, dryRun: flags.dryRun, env };
+}
+
+/** The message for an error: a failed command names itself and the tail of what it said. */
+export function describe(err: unknown, verbose: boolean): string {
+  if (err instanceof ProcessOutput) {
+    const said = (err.stderr || err.stdout).trim().split('\n').slice(-5).join('\n');
+    return `command failed: ${lastFailure() ?? `exit ${err.exitCode}`}${said ? `\n${said}` : ''}`;
+  }
+  return err instanceof Error ? (verbose ? (err.stack ?? err.message) : err.message) : String(err);
 }
 
 /** Run a task as a process: the entry point of every scripts/k8s-dev/<task>.ts. */
 export async function runTask(def: TaskDefinition, argv = process.argv.slice(2)): Promise<never> {
   let code = 1;
   let log: Logger = createLogger();
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    // Ctrl+C: every running command gets it and time to clean up (skaffold deletes its release); then 130.
+    process.once(sig, () => void stopChildren().then(() => process.exit(130)));
+  }
   try {
     const flags = parseFlags(def, argv);
     if (flags.help) {
@@ -118,13 +132,21 @@ export async function runTask(def: TaskDefinition, argv = process.argv.slice(2))
     log = ctx.log;
     code = (await def.main(ctx)) ?? 0;
   } catch (err) {
+    if (interrupted()) {
+      await stopChildren();
+      process.exit(130);
+    }
     if (err instanceof SettingsError || err instanceof UserError) {
       log.error(err.message);
       code = err.exitCode;
     } else {
-      log.error(err instanceof Error ? (log.verbose ? (err.stack ?? err.message) : err.message) : String(err));
+      log.error(describe(err, log.verbose));
       code = 1;
     }
+  }
+  if (interrupted()) {
+    await stopChildren();
+    code = 130;
   }
   process.exit(code);
 }

@@ -1,6 +1,6 @@
 // External binaries: each checked once per process, with its version and an
 // install hint. `mise install` provides the contributor tools in mise.toml.
-import type { TaskContext } from './task.ts';
+import { $ } from './sh.ts';
 import { UserError } from './task.ts';
 
 export interface ToolSpec {
@@ -49,15 +49,15 @@ export function atLeast(version: string, min: string): boolean {
   return true;
 }
 
-export function checkTool(ctx: TaskContext, name: string): Promise<ToolStatus> {
+export function checkTool(name: string): Promise<ToolStatus> {
   const spec = TOOLS[name] ?? { versionArgs: ['--version'], hint: `install ${name}` };
   let pending = cache.get(name);
   if (!pending) {
     pending = (async () => {
-      const r = await ctx.run.run({ argv: [name, ...spec.versionArgs], check: false, timeoutMs: 15_000 });
-      if (r.code === 127) return { name, ok: false, message: `${name} not found on PATH: ${spec.hint}` };
+      const r = await $({ nothrow: true, timeout: '15s' })`${name} ${spec.versionArgs}`;
+      if (r.exitCode === 127) return { name, ok: false, message: `${name} not found on PATH: ${spec.hint}` };
       const version = parseToolVersion(r.stdout + '\n' + r.stderr);
-      if (r.code !== 0 && version === undefined) return { name, ok: false, message: `${name} is installed but \`${name} ${spec.versionArgs.join(' ')}\` failed: ${spec.hint}` };
+      if (r.exitCode !== 0 && version === undefined) return { name, ok: false, message: `${name} is installed but \`${name} ${spec.versionArgs.join(' ')}\` failed: ${spec.hint}` };
       if (version && spec.min && !atLeast(version, spec.min)) {
         return { name, ok: false, version, message: `${name} ${version} is older than ${spec.min}: ${spec.hint}` };
       }
@@ -69,8 +69,8 @@ export function checkTool(ctx: TaskContext, name: string): Promise<ToolStatus> {
 }
 
 /** All of `names` present and new enough, or one UserError listing every problem. */
-export async function requireTools(ctx: TaskContext, ...names: string[]): Promise<void> {
-  const results = await Promise.all(names.map((n) => checkTool(ctx, n)));
+export async function requireTools(...names: string[]): Promise<void> {
+  const results = await Promise.all(names.map((n) => checkTool(n)));
   const bad = results.filter((r) => !r.ok);
   if (bad.length > 0) throw new UserError(bad.map((b) => b.message).join('\n'));
 }

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { clusterDir, clusterProcesses, kwokProvider } from '../../scripts/lib/providers/kwok.ts';
 import { kubeNames, loadSettings } from '../../scripts/lib/settings.ts';
+import { history } from '../../scripts/lib/sh.ts';
 import { createContext, type TaskContext } from '../../scripts/lib/task.ts';
 import { missingEnv, missingTools } from '../support/requires.ts';
 
@@ -176,9 +177,9 @@ for (const [label, envName] of [
       assert.equal(existsSync(ctx.settings.kwokDir), false, `${ctx.settings.kwokDir} remains: ${existsSync(ctx.settings.kwokDir) ? readdirSync(ctx.settings.kwokDir).join(', ') : ''}`);
       const state = await kwokProvider.state(ctx);
       assert.equal(state.exists, false);
-      const before = ctx.run.history.length;
+      const before = history.length;
       await kwokProvider.delete(ctx);
-      assert.equal(ctx.run.history.length, before, 'a delete of an absent cluster runs nothing');
+      assert.equal(history.length, before, 'a delete of an absent cluster runs nothing');
     });
   });
 }

@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { clusterDir, kwokNodes, kwokProvider, renameKubeconfig } from '../../scripts/lib/providers/kwok.ts';
 import { loadSettings, SettingsError } from '../../scripts/lib/settings.ts';
+import { history } from '../../scripts/lib/sh.ts';
 import { createContext, UserError } from '../../scripts/lib/task.ts';
 import { createLogger } from '../../scripts/lib/log.ts';
 
@@ -54,12 +55,12 @@ test('create runs kwokctl on local binaries, never touching ~/.kube/config, then
   const ctx = createContext(def, { argv: ['--dry-run'], env, settings: loadSettings({ env }), log: quiet() });
   assert.equal((await kwokProvider.state(ctx)).exists, false);
   await kwokProvider.create(ctx);
-  const [create, apply] = ctx.run.history;
-  const argv = create!.argv;
+  const [create, apply] = history;
+  const argv = create!.cmd.split(' ');
   assert.deepEqual(argv.slice(0, 5), [join(bin, 'kwokctl'), 'create', 'cluster', '--name', 'unit']);
   const flag = (name: string) => argv[argv.indexOf(name) + 1];
   assert.equal(flag('--runtime'), 'binary');
-  assert.equal(flag('--kubeconfig'), '');
+  assert.equal(flag('--kubeconfig'), "$''", 'empty: kwokctl leaves ~/.kube/config alone');
   for (const [f, b] of [
     ['--etcd-binary', 'etcd'],
     ['--kube-apiserver-binary', 'kube-apiserver'],
@@ -71,9 +72,9 @@ test('create runs kwokctl on local binaries, never touching ~/.kube/config, then
   }
   assert.ok(argv.includes('--kube-admission') && argv.includes('--kube-authorization'));
   assert.equal(create!.env?.KWOK_WORKDIR, join(work, 'kwok'));
-  assert.equal(create!.mutates, true);
-  assert.deepEqual(apply!.argv.slice(-3), ['apply', '-f', '-']);
-  const nodes = parseAllDocuments(apply!.input!).map((d) => d.toJS() as { metadata: { name: string } });
+  assert.equal(create!.write, true);
+  assert.deepEqual(apply!.cmd.split(' ').slice(-3), ['apply', '-f', '-']);
+  const nodes = parseAllDocuments(apply!.input).map((d) => d.toJS() as { metadata: { name: string } });
   assert.deepEqual(
     nodes.map((n) => n.metadata.name),
     ['kwok-unit-server-0', 'kwok-unit-agent-0', 'kwok-unit-agent-1'],
@@ -83,7 +84,7 @@ test('create runs kwokctl on local binaries, never touching ~/.kube/config, then
 test('delete of an absent cluster runs nothing', async () => {
   const ctx = createContext(def, { argv: [], env, settings: loadSettings({ env }), log: quiet() });
   await kwokProvider.delete(ctx);
-  assert.deepEqual(ctx.run.history, []);
+  assert.deepEqual(history, []);
 });
 
 test('registry endpoints and node shape', () => {

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Pod } from 'kubernetes-models/v1/Pod';
 import { memoryLogger } from '../../scripts/lib/log.ts';
-import { formatArgv, scriptedExecutor, type Executor } from '../../scripts/lib/run.ts';
+import { quote } from 'zx/core';
+import { answer, history, reset, type Rule } from '../../scripts/lib/sh.ts';
 import { loadSettings, SettingsError } from '../../scripts/lib/settings.ts';
 import {
   applySideload,
@@ -38,9 +39,15 @@ const RO_MOUNTS = 'overlay / overlay rw,relatime 0 0\n/dev/sda1 /opt/openshell/b
 const IMG = { image: 'openshell/supervisor:latest', pullPolicy: 'IfNotPresent' as const };
 const def: TaskDefinition = { name: 'unit', summary: 'unit', main: async () => {} };
 const settings = loadSettings({ env: {}, root: tmpdir(), home: '/home/dev' });
-function ctxWith(executor: Executor, argv: string[] = []) {
+/** Commands answered by `rules`; `exec.calls` is what really ran. */
+function scripted(rules: Rule[]) {
+  reset();
+  answer(rules);
+  return { get calls() { return history.filter((h) => !h.printed).map((h) => h.cmd); } };
+}
+function ctxWith(_exec: ReturnType<typeof scripted>, argv: string[] = []) {
   const log = memoryLogger();
-  return { ctx: createContext(def, { argv, env: {}, log, executor, settings }), log };
+  return { ctx: createContext(def, { argv, env: {}, log, settings }), log };
 }
 
 describe('method parsing', () => {
@@ -210,7 +217,7 @@ describe('hot-swap', () => {
   const dir = mkdtempSync(join(tmpdir(), 'sideload-unit-'));
   const bin = join(dir, 'openshell-sandbox');
   writeFileSync(bin, 'new supervisor\n', { mode: 0o755 });
-  const kubectl = (...a: string[]) => ['kubectl', '--kubeconfig', '/kc', ...a];
+  const kubectl = ['--kubeconfig', '/kc'];
   const target = { name: 'sb-1', namespace: 'openshell', container: 'agent' };
   const tmp = '/opt/openshell/bin/.openshell-sandbox.n1.new';
 
@@ -228,7 +235,7 @@ describe('hot-swap', () => {
 
   test('kubectl: probe, cp beside, sha256 in the pod, chmod, mv -f — exactly these commands', async () => {
     const sum = await sha256File(bin);
-    const exec = scriptedExecutor([[/sha256sum/, { stdout: `${sum}  ${tmp}\n` }]]);
+    const exec = scripted([[/sha256sum/, { stdout: `${sum}  ${tmp}\n` }]]);
     const { ctx } = ctxWith(exec);
     const [out] = await hotSwap(ctx, kubectlTransport(kubectl), [target], { localPath: bin, nonce: 'n1' });
     assert.equal(out!.status, 'updated');
@@ -237,7 +244,7 @@ describe('hot-swap', () => {
     assert.deepEqual(exec.calls, [
       `${ex} cat /proc/self/mounts`,
       `${k} cp ${bin} openshell/sb-1:${tmp} -c agent`,
-      formatArgv([...ex.split(' '), 'sh', '-c', INSTALL_SCRIPT, 'sh', tmp, sum, '/opt/openshell/bin/openshell-sandbox']),
+      [...ex.split(' '), 'sh', '-c', INSTALL_SCRIPT, 'sh', tmp, sum, '/opt/openshell/bin/openshell-sandbox'].map(quote).join(' '),
     ]);
   });
 
@@ -248,7 +255,7 @@ describe('hot-swap', () => {
   });
 
   test('a checksum mismatch keeps the old binary and removes the temporary file', async () => {
-    const exec = scriptedExecutor([[/sha256sum/, { stdout: `${'0'.repeat(64)}  ${tmp}\n`, code: 3 }]]);
+    const exec = scripted([[/sha256sum/, { stdout: `${'0'.repeat(64)}  ${tmp}\n`, code: 3 }]]);
     const { ctx } = ctxWith(exec);
     const [out] = await hotSwap(ctx, kubectlTransport(kubectl), [target], { localPath: bin, nonce: 'n1' });
     assert.equal(out!.status, 'failed');
@@ -256,7 +263,7 @@ describe('hot-swap', () => {
   });
 
   test('a failed copy removes the temporary file', async () => {
-    const exec = scriptedExecutor([[/ cp /, { code: 1, stderr: 'tar: not found' }]]);
+    const exec = scripted([[/ cp /, { code: 1, stderr: 'tar: not found' }]]);
     const { ctx } = ctxWith(exec);
     const [out] = await hotSwap(ctx, kubectlTransport(kubectl), [target], { localPath: bin, nonce: 'n1' });
     assert.equal(out!.status, 'failed');
@@ -265,7 +272,7 @@ describe('hot-swap', () => {
   });
 
   test('a read-only mount is reported, nothing is copied', async () => {
-    const exec = scriptedExecutor([[/ cat \/proc\/self\/mounts/, { stdout: RO_MOUNTS }]]);
+    const exec = scripted([[/ cat \/proc\/self\/mounts/, { stdout: RO_MOUNTS }]]);
     const { ctx } = ctxWith(exec);
     const [out] = await hotSwap(ctx, kubectlTransport(kubectl), [target], { localPath: bin, nonce: 'n1' });
     assert.equal(out!.status, 'read-only');
@@ -273,7 +280,7 @@ describe('hot-swap', () => {
   });
 
   test('--dry-run prints the writes and runs only the probe', async () => {
-    const exec = scriptedExecutor([]);
+    const exec = scripted([]);
     const { ctx, log } = ctxWith(exec, ['--dry-run']);
     const [out] = await hotSwap(ctx, kubectlTransport(kubectl), [target], { localPath: bin, nonce: 'n1' });
     assert.equal(out!.status, 'planned');
@@ -286,7 +293,7 @@ describe('hot-swap', () => {
 
   test('docker transport: the same steps through docker cp / docker exec', async () => {
     const sum = await sha256File(bin);
-    const exec = scriptedExecutor([[/sha256sum/, { stdout: `${sum}  x\n` }]]);
+    const exec = scripted([[/sha256sum/, { stdout: `${sum}  x\n` }]]);
     const { ctx } = ctxWith(exec);
     await hotSwap(ctx, dockerTransport(), [{ name: 'c1' }], { localPath: bin, nonce: 'n1' });
     assert.deepEqual(exec.calls.slice(0, 2), ['docker exec c1 cat /proc/self/mounts', `docker cp ${bin} c1:${tmp}`]);

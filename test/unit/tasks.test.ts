@@ -14,14 +14,14 @@ import { down } from '../../scripts/k8s-dev/down.ts';
 import { gateway, gatewayEnv } from '../../scripts/k8s-dev/gateway.ts';
 import { imageSpecs, sync } from '../../scripts/k8s-dev/sync.ts';
 import { up } from '../../scripts/k8s-dev/up.ts';
-import { SKAFFOLD_FILE, skaffoldArgv, watch } from '../../scripts/k8s-dev/watch.ts';
+import { SKAFFOLD_FILE, watch } from '../../scripts/k8s-dev/watch.ts';
 import { DEV_VALUES, devImages } from '../../scripts/lib/bootstrap.ts';
 import type { Engine } from '../../scripts/lib/engine.ts';
 import { buildArgv, contentTag, pushArgv } from '../../scripts/lib/images.ts';
 import { memoryLogger } from '../../scripts/lib/log.ts';
 import { portFree } from '../../scripts/lib/ports.ts';
 import { k3dConfig, k3dProvider } from '../../scripts/lib/providers/k3d.ts';
-import { scriptedExecutor } from '../../scripts/lib/run.ts';
+import { answer, history, reset, type Rule } from '../../scripts/lib/sh.ts';
 import { KIT_ROOT, loadSettings } from '../../scripts/lib/settings.ts';
 import { createContext, parseFlags, UserError, type TaskDefinition } from '../../scripts/lib/task.ts';
 import { resetToolCache } from '../../scripts/lib/tools.ts';
@@ -57,11 +57,11 @@ function baseEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   };
 }
 
-type Rules = Parameters<typeof scriptedExecutor>[0];
+type Rules = Rule[];
 /** A machine with Docker, k3d and kubectl that answer. */
 const machine: Rules = [
-  [/^sh -c 'command -v "\$0"' docker$/, { stdout: '/usr/bin/docker\n' }],
-  [/^sh -c 'command -v "\$0"' /, { code: 1 }],
+  [/^command -v docker$/, { stdout: '/usr/bin/docker\n' }],
+  [/^command -v /, { code: 1 }],
   ['docker --version', { stdout: 'Docker version 28.2.2, build e6534b4\n' }],
   ['docker version', { stdout: '28.2.2\n' }],
   ['k3d version', { stdout: 'k3d version v5.8.3\nk3s version v1.35.1-k3s1 (default)\n' }],
@@ -70,10 +70,13 @@ const machine: Rules = [
 ];
 
 function ctxFor(def: TaskDefinition, env: NodeJS.ProcessEnv, rules: Rules, argv: string[] = []) {
-  const executor = scriptedExecutor([...rules, ...machine]);
+  reset();
+  answer([...rules, ...machine]);
+  // What really ran (a dry run's writes are printed instead).
+  const executor = { get calls() { return history.filter((h) => !h.printed).map((h) => h.cmd); } };
   const log = memoryLogger();
   const settings = loadSettings({ env, root: work, home: env.HOME! });
-  return { ctx: createContext(def, { argv, env, executor, settings, log }), executor, log };
+  return { ctx: createContext(def, { argv, env, settings, log }), executor, log };
 }
 
 const ran = (calls: string[], prefix: string) => calls.filter((c) => c.startsWith(prefix));
@@ -83,9 +86,9 @@ describe('up', () => {
     const env = baseEnv({ OPENSHELL_DEV_AGENTS: '2' });
     const { ctx, executor, log } = ctxFor(up, env, [['k3d cluster list -o json', { stdout: '[]' }]], ['--dry-run']);
     assert.equal(await up.main(ctx), 0);
-    const create = ctx.run.history.find((c) => c.argv.join(' ') === 'k3d cluster create --config -');
-    assert.ok(create, ctx.run.history.map((c) => c.argv.join(' ')).join('\n'));
-    assert.equal(create.mutates, true);
+    const create = history.find((c) => c.cmd === 'k3d cluster create --config -');
+    assert.ok(create, history.map((c) => c.cmd).join('\n'));
+    assert.equal(create.write, true);
     assert.deepEqual(ran(executor.calls, 'k3d cluster create'), [], 'dry run: printed, not run');
     assert.ok(log.lines.some((l) => l.includes('[dry-run] would run: k3d cluster create --config - <<EOF')));
     assert.equal(create.env?.DOCKER_HOST, undefined, 'Docker: the default socket');
@@ -183,7 +186,7 @@ current-context: k3d-openshell-dev
       assert.equal(await up.main(second.ctx), 0);
       assert.deepEqual(writes, ['POST local-registry-hosting'], 'no second write');
       assert.ok(!second.log.lines.some((l) => /kubeconfig (created|updated)/.test(l)));
-      assert.deepEqual(second.ctx.run.history.filter((c) => c.mutates).map((c) => c.argv.join(' ')), []);
+      assert.deepEqual(history.filter((c) => c.write).map((c) => c.cmd), []);
     });
 
     test('existing provider: the cluster\'s registry configuration is left alone (no local-registry-hosting write)', async () => {
@@ -210,7 +213,7 @@ test('down on an absent cluster is a no-op that changes no kubeconfig', async ()
   const { ctx, executor, log } = ctxFor(down, env, [['k3d cluster list -o json', { stdout: '[]' }]]);
   assert.equal(await down.main(ctx), 0);
   assert.deepEqual(executor.calls.filter((c) => / delete /.test(c)), []);
-  assert.deepEqual(ctx.run.history.filter((c) => c.mutates), []);
+  assert.deepEqual(history.filter((c) => c.write), []);
   assert.equal(readFileSync(join(env.HOME!, '.kube', 'config'), 'utf8'), userConfig);
   assert.deepEqual(readdirSync(join(env.HOME!, '.kube')), ['config'], 'no backup written');
   assert.ok(log.lines.some((l) => l.includes('no cluster openshell-dev: nothing to delete')));
@@ -226,18 +229,17 @@ test('down sweeps a registry left from an earlier cluster', async () => {
   assert.deepEqual(executor.calls.filter((c) => / delete /.test(c)), ['k3d registry delete openshell-registry']);
 });
 
-test('watch runs skaffold dev against the dev kubeconfig, namespace and registry', () => {
+test('watch runs skaffold dev against the dev kubeconfig, namespace and registry, passing the rest to skaffold', async () => {
   const env = baseEnv({ OPENSHELL_DEV_NAMESPACE: 'gw', OPENSHELL_DEV_KUBECONFIG: '/tmp/dev.yaml' });
-  const { ctx } = ctxFor(watch, env, []);
-  assert.deepEqual(skaffoldArgv(ctx, ['--tail=false']), [
-    'skaffold', 'dev',
-    '--filename', SKAFFOLD_FILE,
-    '--kubeconfig', '/tmp/dev.yaml',
-    '--namespace', 'gw',
-    '--default-repo', `localhost:${registryPort}`,
-    '--cleanup=true',
-    '--tail=false',
-  ]);
+  const { ctx } = ctxFor(watch, env, [], ['--dry-run', '--tail=false']);
+  assert.equal(await watch.main(ctx), 0);
+  const skaffold = history.find((c) => c.cmd.startsWith('skaffold '));
+  assert.equal(
+    skaffold?.cmd,
+    `skaffold dev --filename ${SKAFFOLD_FILE} --kubeconfig /tmp/dev.yaml --namespace gw --default-repo localhost:${registryPort} --cleanup=true --tail=false`,
+  );
+  assert.equal(skaffold?.write, true);
+  assert.equal(skaffold?.cwd, KIT_ROOT);
   assert.equal(SKAFFOLD_FILE, join(KIT_ROOT, 'skaffold.yaml'));
 });
 
