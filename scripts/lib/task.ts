@@ -1,10 +1,12 @@
 // What every task script shares: flags, settings and logger, and one place
 // that turns errors into exit statuses (2: bad settings or usage, 1: anything
 // else, 130: interrupted). Commands are zx's `$` (set up in sh.ts).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger, type Logger } from './log.ts';
 import { $, configure, history, interrupted, lastFailure, ProcessOutput, stopChildren } from './sh.ts';
-import { loadSettings, SettingsError, type Settings } from './settings.ts';
+import { KIT_ROOT, loadSettings, SettingsError, type Settings } from './settings.ts';
 
 export interface Flags {
   dryRun: boolean;
@@ -114,6 +116,17 @@ export function describe(err: unknown, verbose: boolean): string {
   return err instanceof Error ? (verbose ? (err.stack ?? err.message) : err.message) : String(err);
 }
 
+/** Why this Node cannot run the kit (package.json's engines.node, ">=major.minor"), or undefined. */
+export function nodeProblem(version = process.versions.node, engines = KIT_ENGINES): string | undefined {
+  const want = /^>=\s*(\d+)\.(\d+)/.exec(engines);
+  if (!want) return undefined;
+  const [major, minor] = version.split('.').map(Number) as [number, number];
+  const [wantMajor, wantMinor] = [Number(want[1]), Number(want[2])];
+  if (major > wantMajor || (major === wantMajor && minor >= wantMinor)) return undefined;
+  return `the kit needs Node ${engines.replace(/\s/g, ' ')} (package.json engines.node); this is Node ${version} (${process.execPath}). Run \`mise install\` (mise.toml pins node) and run the task through mise, or put a newer node first on PATH`;
+}
+const KIT_ENGINES = (JSON.parse(readFileSync(join(KIT_ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
+
 /** Run a task as a process: the entry point of every scripts/k8s-dev/<task>.ts. */
 export async function runTask(def: TaskDefinition, argv = process.argv.slice(2)): Promise<never> {
   let code = 1;
@@ -128,6 +141,9 @@ export async function runTask(def: TaskDefinition, argv = process.argv.slice(2))
       console.log(usage(def));
       process.exit(0);
     }
+    // Before anything loads @kubernetes/client-node, whose undici crashes on older Node.
+    const old = nodeProblem();
+    if (old) throw new UserError(old, 2);
     const ctx = createContext(def, { argv });
     log = ctx.log;
     code = (await def.main(ctx)) ?? 0;

@@ -11,6 +11,7 @@ import { after, beforeEach, test } from 'node:test';
 import { createLogger, memoryLogger } from '../../scripts/lib/log.ts';
 import { KIT_ROOT } from '../../scripts/lib/settings.ts';
 import { $, $w, answer, configure, history, reset } from '../../scripts/lib/sh.ts';
+import { nodeProblem } from '../../scripts/lib/task.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'openshell-sh-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -144,4 +145,28 @@ test('tasks print --help with exit 0 from a process (and -h)', () => {
     assert.match(r.stdout, /usage: mise run k8s:dev:status/);
     assert.match(r.stdout, /--json/);
   }
+});
+
+test('Node older than package.json engines.node: a clear exit 2 naming both versions, no stack trace', () => {
+  assert.equal(nodeProblem('24.21.0', '>=22.19'), undefined);
+  assert.equal(nodeProblem('22.19.0', '>=22.19'), undefined);
+  assert.match(nodeProblem('22.18.1', '>=22.19')!, /needs Node >=22\.19 .*this is Node 22\.18\.1/);
+  assert.match(nodeProblem('20.20.2', '>=22.19')!, /mise install/);
+});
+
+const oldNode = (() => {
+  const r = spawnSync('/usr/bin/node', ['--version'], { encoding: 'utf8' });
+  return r.status === 0 && nodeProblem(r.stdout.trim().slice(1)) !== undefined ? false : 'needs an older /usr/bin/node (Debian\'s Node 20); the check itself is tested above';
+})();
+
+test('a task under Debian\'s Node 20 exits 2 with the message, not an undici stack trace', { skip: oldNode }, () => {
+  const home = mkdtempSync(join(work, 'home-'));
+  writeFileSync(join(home, 'kubeconfig.yaml'), 'apiVersion: v1\nkind: Config\n');
+  const r = spawnSync('/usr/bin/node', [join(KIT_ROOT, 'node_modules/tsx/dist/cli.mjs'), join(KIT_ROOT, 'scripts/k8s-dev/bootstrap.ts')], {
+    encoding: 'utf8',
+    env: { ...process.env, HOME: home, OPENSHELL_DEV_KUBECONFIG: join(home, 'kubeconfig.yaml'), OPENSHELL_DEV_CLUSTER_PROVIDER: 'existing' },
+  });
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /the kit needs Node >=22\.19 .*this is Node 20\./);
+  assert.doesNotMatch(r.stderr, /TypeError|undici|    at /);
 });
