@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { clusterDir, clusterProcesses, kwokProvider } from '../../scripts/lib/providers/kwok.ts';
+import { clusterDir, clusterProcesses, kwokProvider } from '../../scripts/testbed/kwok-provider.ts';
 import { kubeNames, loadSettings } from '../../scripts/lib/settings.ts';
 import { history } from '../../scripts/lib/sh.ts';
 import { createContext, type TaskContext } from '../../scripts/lib/task.ts';

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import { clusterDir, kwokNodes, kwokProvider, renameKubeconfig } from '../../scripts/lib/providers/kwok.ts';
+import { clusterDir, kubeBinDir, kwokNodes, kwokProvider, renameKubeconfig } from '../../scripts/testbed/kwok-provider.ts';
 import { loadSettings, SettingsError } from '../../scripts/lib/settings.ts';
 import { history } from '../../scripts/lib/sh.ts';
 import { createContext, UserError } from '../../scripts/lib/task.ts';
@@ -40,9 +40,9 @@ after(() => rmSync(work, { recursive: true, force: true }));
 const quiet = () => createLogger({ env: { CI: 'true' }, write: () => {} });
 
 test('OPENSHELL_DEV_KUBE_BIN_DIR defaults to the directory of kube-apiserver on PATH, and is validated', () => {
-  assert.equal(loadSettings({ env }).kubeBinDir, bin);
-  assert.equal(loadSettings({ env: { ...env, PATH: '/nonexistent' } }).kubeBinDir, undefined);
-  assert.throws(() => loadSettings({ env: { ...env, OPENSHELL_DEV_KUBE_BIN_DIR: work } }), (e: Error) => e instanceof SettingsError && /OPENSHELL_DEV_KUBE_BIN_DIR/.test(e.message));
+  assert.equal(kubeBinDir(loadSettings({ env }), env), bin);
+  assert.equal(kubeBinDir(loadSettings({ env }), { PATH: '/nonexistent' }), undefined);
+  assert.throws(() => kubeBinDir(loadSettings({ env: { ...env, OPENSHELL_DEV_KUBE_BIN_DIR: work } }), env), (e: Error) => e instanceof SettingsError && /OPENSHELL_DEV_KUBE_BIN_DIR="[^"]+" is not valid/.test(e.message));
 });
 
 test('create without kube binaries names the setting', async () => {

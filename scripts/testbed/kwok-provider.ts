@@ -1,4 +1,5 @@
-// The kwok provider: a real control plane on this machine, no container engine.
+// The kwok provider, for the test bed (OPENSHELL_DEV_CLUSTER_PROVIDER=kwok):
+// a real control plane on this machine, no container engine.
 // etcd, kube-apiserver, kube-controller-manager, kube-scheduler and the kwok
 // controller run as local processes (`kwokctl --runtime binary`, pointed at
 // local binaries: nothing is downloaded). kwok simulates the nodes and the
@@ -12,10 +13,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, rmdirSync, 
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { isExecutable, KUBE_CONTROL_PLANE_BINARIES, kubeNames, type Settings } from '../settings.ts';
-import { $, $w } from '../sh.ts';
-import { UserError, type TaskContext } from '../task.ts';
-import type { ClusterProvider, ClusterState, RegistryEndpoints } from './types.ts';
+import { isExecutable, kubeNames, SettingsError, type Settings } from '../lib/settings.ts';
+import type { ClusterProvider, ClusterState, RegistryEndpoints } from '../lib/providers/types.ts';
+import { $, $w } from '../lib/sh.ts';
+import { UserError, type TaskContext } from '../lib/task.ts';
 
 /** Annotation the kwok controller selects the nodes it simulates by. */
 export const KWOK_NODE_ANNOTATION = 'kwok.x-k8s.io/node';
@@ -69,9 +70,26 @@ export interface KwokBinaries {
   kwokctl: string;
 }
 
+export const KUBE_CONTROL_PLANE_BINARIES = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'] as const;
+
+/** OPENSHELL_DEV_KUBE_BIN_DIR (a SettingsError when it lacks a binary), else the directory of kube-apiserver on PATH. */
+export function kubeBinDir(s: Pick<Settings, 'kubeBinDir'>, env: NodeJS.ProcessEnv): string | undefined {
+  if (s.kubeBinDir === '') {
+    for (const dir of (env.PATH ?? '').split(delimiter)) if (dir && isExecutable(join(dir, 'kube-apiserver'))) return dir;
+    return undefined;
+  }
+  const missing = KUBE_CONTROL_PLANE_BINARIES.filter((b) => !isExecutable(join(s.kubeBinDir, b)));
+  if (missing.length > 0) {
+    throw new SettingsError(
+      `OPENSHELL_DEV_KUBE_BIN_DIR=${JSON.stringify(s.kubeBinDir)} is not valid: must be a directory holding ${KUBE_CONTROL_PLANE_BINARIES.join(', ')} (missing: ${missing.join(', ')}); bash .ci/run builds them`,
+    );
+  }
+  return s.kubeBinDir;
+}
+
 /** Every binary the control plane runs, local only; a UserError naming the setting or tool when one is missing. */
 export function kwokBinaries(ctx: TaskContext): KwokBinaries {
-  const dir = ctx.settings.kubeBinDir;
+  const dir = kubeBinDir(ctx.settings, ctx.env);
   if (dir === undefined) {
     throw new UserError(
       `kwok provider: no kube-apiserver on PATH; set OPENSHELL_DEV_KUBE_BIN_DIR to a directory holding ${KUBE_CONTROL_PLANE_BINARIES.join(', ')} (bash .ci/run builds them with .ci/tools/build.sh kube-new)`,
@@ -221,7 +239,7 @@ export const kwokProvider: ClusterProvider = {
       return;
     }
     const pids = clusterProcesses(dir);
-    const kwokctl = onPath(ctx, 'kwokctl', s.kubeBinDir);
+    const kwokctl = onPath(ctx, 'kwokctl', s.kubeBinDir || undefined);
     if (kwokctl) {
       // An empty --kubeconfig is refused here; the cluster's own file keeps ~/.kube/config untouched.
       const r = await $w({ env: { ...$.env, ...kwokEnv(ctx) }, timeout: '120s', nothrow: true })`${kwokctl} delete cluster --name ${s.cluster} --kubeconfig ${kubeconfigPath(s)}`;
