@@ -14,8 +14,8 @@ import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { useEngine } from '../lib/engine.ts';
+import { REGISTRY_CONTAINER_PORT, splitImage } from '../lib/registry.ts';
 import { $, $w } from '../lib/sh.ts';
-import { splitImage } from '../lib/registry.ts';
 import {
   hotSwap,
   kubectlTransport,
@@ -43,7 +43,7 @@ export function fallbackImage(podImage: string | undefined, registryName: string
   const dev = `localhost:${registryPort}/openshell-supervisor:dev`;
   if (!podImage || !podImage.includes('/')) return { push: dev, warning: `the pods' supervisor image is unknown: pushing ${dev}` };
   const { registry, repo, tag } = splitImage(podImage);
-  if (registry === `${registryName}:5000` || registry === `localhost:${registryPort}` || registry === `127.0.0.1:${registryPort}`) {
+  if (registry === `${registryName}:${REGISTRY_CONTAINER_PORT}` || registry === `localhost:${registryPort}` || registry === `127.0.0.1:${registryPort}`) {
     return { push: `localhost:${registryPort}/${repo}:${tag}` };
   }
   return { push: dev, warning: `the pods run ${podImage}, not an image from the dev registry: restarted pods will not see ${dev} unless the chart points supervisor.image at it` };

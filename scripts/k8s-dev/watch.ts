@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { useEngine } from '../lib/engine.ts';
 import { providerFor } from '../lib/providers/index.ts';
-import { HOSTING_NAME, HOSTING_NAMESPACE } from '../lib/registry.ts';
+import { HOSTING_NAME, HOSTING_NAMESPACE, registryEndpoints } from '../lib/registry.ts';
 import { KIT_ROOT } from '../lib/settings.ts';
 import { $, $w } from '../lib/sh.ts';
 import { isMain, runTask, UserError, type TaskContext, type TaskDefinition } from '../lib/task.ts';
@@ -23,7 +23,7 @@ export async function advertisedRegistry(ctx: TaskContext): Promise<string> {
   const s = ctx.settings;
   const r = await $({ nothrow: true, timeout: '15s' })`kubectl --kubeconfig ${s.kubeconfig} -n ${HOSTING_NAMESPACE} get configmap ${HOSTING_NAME} -o jsonpath=${'{.data.localRegistryHosting\\.v1}'}`;
   const host = r.ok ? (parse(r.stdout) as { host?: string } | null)?.host : undefined;
-  return host ?? `localhost:${s.registryPort}`;
+  return host ?? registryEndpoints(s).host;
 }
 
 export const watch: TaskDefinition = {
@@ -33,7 +33,7 @@ export const watch: TaskDefinition = {
   async main(ctx: TaskContext) {
     const s = ctx.settings;
     const kc = ['--kubeconfig', s.kubeconfig];
-    let registry = `localhost:${s.registryPort}`;
+    let registry = registryEndpoints(s).host;
     if (!ctx.dryRun) {
       // Detect: the tools, the cluster, the engine skaffold builds with, the registry it pushes to.
       await requireTools('skaffold', 'helm', 'kubectl');

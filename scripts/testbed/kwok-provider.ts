@@ -15,6 +15,7 @@ import { delimiter, dirname, join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { isExecutable, kubeNames, SettingsError, type Settings } from '../lib/settings.ts';
 import type { ClusterProvider, ClusterState, RegistryEndpoints } from '../lib/providers/types.ts';
+import { registryEndpoints } from '../lib/registry.ts';
 import { $, $w } from '../lib/sh.ts';
 import { UserError, type TaskContext } from '../lib/task.ts';
 
@@ -279,7 +280,7 @@ export const kwokProvider: ClusterProvider = {
   },
 
   registry(ctx): RegistryEndpoints {
-    return { host: `localhost:${ctx.settings.registryPort}`, cluster: `${ctx.settings.registryName}:5000` };
+    return registryEndpoints(ctx.settings);
   },
 };
 

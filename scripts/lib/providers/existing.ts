@@ -2,6 +2,7 @@
 // tests at any cluster"). It never creates or deletes a cluster; `up` copies
 // the chosen context into the kit's own kubeconfig file so every other task
 // works unchanged, and `down` only removes what the kit installed.
+import { registryEndpoints } from '../registry.ts';
 import { $ } from '../sh.ts';
 import type { TaskContext } from '../task.ts';
 import { UserError } from '../task.ts';
@@ -46,6 +47,6 @@ export const existingProvider: ClusterProvider = {
   },
 
   registry(ctx): RegistryEndpoints {
-    return { host: `localhost:${ctx.settings.registryPort}`, cluster: `${ctx.settings.registryName}:5000` };
+    return registryEndpoints(ctx.settings);
   },
 };

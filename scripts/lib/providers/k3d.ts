@@ -11,10 +11,10 @@ import { UserError } from '../task.ts';
 import { $, $w, ProcessOutput } from '../sh.ts';
 import { requireTools } from '../tools.ts';
 import { portProblem } from '../ports.ts';
+import { REGISTRY_CONTAINER_PORT, registryEndpoints } from '../registry.ts';
 import type { ClusterProvider, ClusterState, RegistryEndpoints } from './types.ts';
 
 export const K3D_CONFIG = join(KIT_ROOT, 'deploy', 'k3d', 'cluster.yaml');
-const REGISTRY_CONTAINER_PORT = 5000;
 
 interface K3dCluster {
   name: string;
@@ -148,6 +148,6 @@ export const k3dProvider: ClusterProvider = {
   },
 
   registry(ctx): RegistryEndpoints {
-    return { host: `localhost:${ctx.settings.registryPort}`, cluster: `${ctx.settings.registryName}:${REGISTRY_CONTAINER_PORT}` };
+    return registryEndpoints(ctx.settings);
   },
 };
