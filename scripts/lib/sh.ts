@@ -87,7 +87,7 @@ function via(write: boolean): Spawn {
     }
     const child = state.spawn(cmd, args, opts);
     live.add(child);
-    child.once('close', () => live.delete(child));
+    child.once('exit', () => live.delete(child));
     child.once('error', () => live.delete(child));
     return child;
   };
@@ -151,18 +151,19 @@ export function reset(): void {
 
 export const interrupted = () => state.interrupted;
 
-/** Forward a signal to every running command's process group; resolve when all are gone (SIGKILL after graceMs). */
+/** SIGINT to every running command's process group; once each has exited (at most graceMs), SIGKILL what is left of its group. */
 export async function stopChildren(graceMs = 10_000): Promise<void> {
   state.interrupted = true;
-  const group = (c: ChildProcess, sig: NodeJS.Signals) => {
+  const group = (pid: number, sig: NodeJS.Signals) => {
     try {
-      if (c.pid) process.kill(-c.pid, sig);
+      process.kill(-pid, sig);
     } catch {
       // already gone
     }
   };
-  for (const c of live) group(c, 'SIGINT');
+  const groups = [...live].map((c) => c.pid).filter((pid): pid is number => pid !== undefined);
+  for (const pid of groups) group(pid, 'SIGINT');
   const deadline = Date.now() + graceMs;
   while (live.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  for (const c of live) group(c, 'SIGKILL');
+  for (const pid of groups) group(pid, 'SIGKILL'); // leftovers, e.g. a background job the command started
 }

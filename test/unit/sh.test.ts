@@ -58,7 +58,7 @@ test('real processes: stdout, stdin, the environment, exit codes', async () => {
 test('a timeout stops the command and what it started', async () => {
   const pidFile = join(work, 'grandchild.pid');
   const start = Date.now();
-  const r = await $({ nothrow: true, timeout: 500 })`sh -c ${'sleep 30 & echo $! > "$0"; wait'} ${pidFile}`;
+  const r = await $({ nothrow: true, timeout: 500 })`sh -c ${'sleep 30 & echo $! > "$0"; wait $!'} ${pidFile}`;
   assert.ok(Date.now() - start < 10_000);
   assert.notEqual(r.exitCode, 0);
   const pid = Number(readFileSync(pidFile, 'utf8'));
@@ -95,8 +95,10 @@ await runTask({ name: 't', summary: 't', main: async () => {
   for (let i = 0; i < 200 && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 50));
   assert.ok(existsSync(pidFile), 'the command started');
   child.kill('SIGINT');
+  const sent = Date.now();
   const [code] = await new Promise<[number | null, string | null]>((res) => child.once('exit', (c, s) => res([c, s])));
   assert.equal(code, 130, stderr);
+  assert.ok(Date.now() - sent < 5000, 'the task did not wait out the grace period: its command had exited');
   assert.equal(existsSync(marker) && readFileSync(marker, 'utf8').trim(), 'cleaned', `the command finished its cleanup before the task exited\n${stderr}`);
   assert.equal(alive(Number(readFileSync(pidFile, 'utf8'))), false);
 });
