@@ -4,7 +4,7 @@
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parse as parseDotenv } from 'dotenv';
+import { parseEnv } from 'node:util';
 
 export const SIDELOAD_METHODS = ['image-volume', 'init-container'] as const;
 export type SideloadMethod = (typeof SIDELOAD_METHODS)[number];
@@ -115,7 +115,7 @@ export function rawSettings(opts: LoadOptions = {}): Map<string, { value: string
   let fromFile: Record<string, string> = {};
   if (existsSync(dotenvPath)) {
     try {
-      fromFile = parseDotenv(readFileSync(dotenvPath));
+      fromFile = parseEnv(readFileSync(dotenvPath, 'utf8')) as Record<string, string>;
     } catch (err) {
       throw new SettingsError(`${dotenvPath} cannot be read: ${(err as Error).message}`);
     }
