@@ -26,21 +26,16 @@ import {
   type SandboxPod,
   type SwapOutcome,
 } from '../lib/sideload.ts';
-import { findSourceDir } from '../lib/source.ts';
+import { devImages } from '../lib/bootstrap.ts';
+import { builtBinaryPath, findSourceDir } from '../lib/source.ts';
 import { isMain, runTask, UserError, type TaskContext, type TaskDefinition } from '../lib/task.ts';
 
 export const DEFAULT_CONCURRENCY = 4;
 
-/** Where cargo leaves the binary for a build command (honours `--target <triple>`). */
-export function builtBinaryPath(sourceDir: string, buildCommand: string): string {
-  const target = /--target(?:=|\s+)(\S+)/.exec(buildCommand)?.[1];
-  const profile = /--profile(?:=|\s+)(\S+)/.exec(buildCommand)?.[1] ?? (/(^|\s)(--release|-r)(\s|$)/.test(buildCommand) ? 'release' : 'debug');
-  return join(sourceDir, 'target', ...(target ? [target] : []), profile === 'dev' ? 'debug' : profile, 'openshell-sandbox');
-}
-
 /** The image to push so restarted pods pick the binary up: the pods' own repository and tag, at the registry's host port. */
 export function fallbackImage(podImage: string | undefined, registryName: string, registryPort: number): { push: string; warning?: string } {
-  const dev = `localhost:${registryPort}/openshell-supervisor:dev`;
+  const { supervisor } = devImages();
+  const dev = `localhost:${registryPort}/${supervisor.repo}:${supervisor.tag}`;
   if (!podImage || !podImage.includes('/')) return { push: dev, warning: `the pods' supervisor image is unknown: pushing ${dev}` };
   const { registry, repo, tag } = splitImage(podImage);
   if (registry === `${registryName}:${REGISTRY_CONTAINER_PORT}` || registry === `localhost:${registryPort}` || registry === `127.0.0.1:${registryPort}`) {
@@ -60,7 +55,7 @@ async function obtainBinary(ctx: TaskContext): Promise<string> {
   const source = findSourceDir(ctx.settings);
   ctx.log.step(`building the supervisor: ${command} (in ${source})`);
   await $w({ cwd: source, timeout: '60m' })`sh -c ${command}`.quiet(false);
-  const path = builtBinaryPath(source, command);
+  const path = builtBinaryPath(source, command, 'openshell-sandbox');
   if (!ctx.dryRun && !existsSync(path)) {
     throw new UserError(`the build finished but ${path} does not exist: give the binary's path as the first argument, or fix OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND`);
   }

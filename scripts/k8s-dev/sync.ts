@@ -10,7 +10,7 @@ import { providerFor } from '../lib/providers/index.ts';
 import { registryProblem } from '../lib/registry.ts';
 import { KIT_ROOT } from '../lib/settings.ts';
 import { $w } from '../lib/sh.ts';
-import { findSourceDir } from '../lib/source.ts';
+import { builtBinaryPath, findSourceDir } from '../lib/source.ts';
 import { isMain, runTask, UserError, type TaskContext, type TaskDefinition } from '../lib/task.ts';
 
 const IMAGES = ['gateway', 'supervisor'] as const;
@@ -46,7 +46,7 @@ async function binaryFor(ctx: TaskContext, which: ImageName, given: string | und
   ctx.log.step(`building the ${which} binary: ${command}`);
   // The command is a setting: a shell command line, run as such in the checkout.
   await $w({ cwd: source, timeout: '60m' })`sh -c ${command}`.quiet(false);
-  const built = join(source, 'target', 'release', which === 'gateway' ? 'openshell-server' : 'openshell-sandbox');
+  const built = builtBinaryPath(source, command, imageSpecs(ctx)[which].binary);
   if (ctx.dryRun && !existsSync(built)) return undefined;
   return built;
 }

@@ -8,6 +8,8 @@
 import { randomBytes } from 'node:crypto';
 import type { IPod } from 'kubernetes-models/v1/Pod';
 import { stringify } from 'yaml';
+import { devImages } from './bootstrap.ts';
+import { registryEndpoints } from './registry.ts';
 import { $, $w } from './sh.ts';
 import type { Settings } from './settings.ts';
 import {
@@ -46,8 +48,9 @@ export interface SmokePodOptions {
 export const SMOKE_LABEL = 'openshell.dev/sideload-smoke';
 
 /** The dev supervisor image as pods pull it (through the registry's in-cluster name). */
-export function devSupervisorImage(s: Pick<Settings, 'registryName'>): string {
-  return `${s.registryName}:5000/openshell-supervisor:dev`;
+export function devSupervisorImage(s: Pick<Settings, 'registryName' | 'registryPort'>): string {
+  const { supervisor } = devImages();
+  return `${registryEndpoints(s).cluster}/${supervisor.repo}:${supervisor.tag}`;
 }
 
 export function smokePodName(method: SideloadMethod, suffix = randomBytes(3).toString('hex')): string {

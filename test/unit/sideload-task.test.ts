@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Pod } from 'kubernetes-models/v1/Pod';
 import { parse } from 'yaml';
-import { builtBinaryPath, fallbackImage, sideload } from '../../scripts/k8s-dev/sideload.ts';
+import { fallbackImage, sideload } from '../../scripts/k8s-dev/sideload.ts';
+import { builtBinaryPath } from '../../scripts/lib/source.ts';
 import { memoryLogger } from '../../scripts/lib/log.ts';
 import { quote } from 'zx/core';
 import { answer, history, reset, type Rule } from '../../scripts/lib/sh.ts';
@@ -59,9 +60,9 @@ const pods = {
 
 describe('k8s:dev:sideload', () => {
   test('where cargo leaves the binary', () => {
-    assert.equal(builtBinaryPath('/src', 'cargo build --release -p openshell-sandbox'), '/src/target/release/openshell-sandbox');
-    assert.equal(builtBinaryPath('/src', 'cargo build -p openshell-sandbox'), '/src/target/debug/openshell-sandbox');
-    assert.equal(builtBinaryPath('/src', 'cargo zigbuild --release --target x86_64-unknown-linux-musl -p openshell-sandbox'), '/src/target/x86_64-unknown-linux-musl/release/openshell-sandbox');
+    assert.equal(builtBinaryPath('/src', 'cargo build --release -p openshell-sandbox', 'openshell-sandbox'), '/src/target/release/openshell-sandbox');
+    assert.equal(builtBinaryPath('/src', 'cargo build -p openshell-sandbox', 'openshell-sandbox'), '/src/target/debug/openshell-sandbox');
+    assert.equal(builtBinaryPath('/src', 'cargo zigbuild --release --target x86_64-unknown-linux-musl -p openshell-sandbox', 'openshell-sandbox'), '/src/target/x86_64-unknown-linux-musl/release/openshell-sandbox');
   });
 
   test('the fallback pushes the pods\' own repository and tag through the host port', () => {

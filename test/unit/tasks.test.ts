@@ -381,3 +381,18 @@ describe('flags', () => {
     assert.ok(log.lines.some((l) => /\[dry-run\] would run: skaffold dev .* --cleanup=true -p ha$/.test(l)), log.lines.join('\n'));
   });
 });
+
+test('k3dConfig keeps what cluster.yaml says in registries.config; only the localhost mirror follows the settings', () => {
+  const s = loadSettings({ env: { HOME: work, OPENSHELL_DEV_REGISTRY_PORT: '5111' }, root: work, home: work });
+  const base = readFileSync(join(KIT_ROOT, 'deploy', 'k3d', 'cluster.yaml'), 'utf8').replace(
+    '    mirrors:\n',
+    '    mirrors:\n      "docker.io":\n        endpoint:\n          - https://mirror.example.com\n',
+  );
+  const cfg = k3dConfig(s, {}, base) as { registries: { config: string } };
+  assert.deepEqual(parse(cfg.registries.config), {
+    mirrors: {
+      'docker.io': { endpoint: ['https://mirror.example.com'] },
+      'localhost:5111': { endpoint: ['http://openshell-registry:5000'] },
+    },
+  });
+});

@@ -48,7 +48,12 @@ export function k3dConfig(s: Settings, opts: { reuseRegistry?: boolean } = {}, b
   } else {
     cfg.registries.create = { ...cfg.registries.create, name: s.registryName, hostPort: String(s.registryPort) };
   }
-  cfg.registries.config = stringify({ mirrors: { [`localhost:${s.registryPort}`]: { endpoint: [`http://${s.registryName}:${REGISTRY_CONTAINER_PORT}`] } } });
+  // cluster.yaml's registries.config (k3s registries.yaml) is kept; only the mirror that makes
+  // localhost:<port>/… resolve to the registry container follows the settings.
+  const registries = (parse(cfg.registries.config ?? '') ?? {}) as { mirrors?: Record<string, { endpoint: string[] }> };
+  const mirrors = Object.fromEntries(Object.entries(registries.mirrors ?? {}).filter(([host]) => !/^localhost:\d+$/.test(host)));
+  mirrors[`localhost:${s.registryPort}`] = { endpoint: [`http://${s.registryName}:${REGISTRY_CONTAINER_PORT}`] };
+  cfg.registries.config = stringify({ ...registries, mirrors });
   cfg.options = { ...cfg.options, k3d: { ...cfg.options?.k3d, timeout: `${s.timeoutSec}s` } };
   return cfg;
 }
