@@ -1,13 +1,14 @@
 // k8s:dev:gateway — run the gateway out-of-cluster against the dev cluster:
 // KUBECONFIG and the Kubernetes driver settings from seed 000, then the
 // gateway command (default `cargo run -p openshell-server --`) in the OpenShell
-// checkout. Arguments after `--` go to the gateway.
+// checkout. Arguments that are not the task's own go to the gateway.
 import { existsSync } from 'node:fs';
 import { ensureNamespace } from '../lib/cluster.ts';
 import { connect, getOrUndefined, serverVersion } from '../lib/kube.ts';
 import { providerFor } from '../lib/providers/index.ts';
 import { chooseMethod } from '../lib/sideload.ts';
 import { devImages } from '../lib/bootstrap.ts';
+import { $w } from '../lib/sh.ts';
 import { findSourceDir } from '../lib/source.ts';
 import { isMain, runTask, UserError, type TaskContext, type TaskDefinition } from '../lib/task.ts';
 
@@ -26,6 +27,7 @@ export function gatewayEnv(ctx: TaskContext, supervisorImage: string, sideload: 
 export const gateway: TaskDefinition = {
   name: 'gateway',
   summary: 'Run the gateway out-of-cluster (cargo run -p openshell-server) with KUBECONFIG and the Kubernetes driver',
+  passthrough: 'the gateway',
   async main(ctx: TaskContext) {
     const s = ctx.settings;
     const source = findSourceDir(s);
@@ -40,20 +42,14 @@ export const gateway: TaskDefinition = {
     if (!crd) ctx.log.warn('the agent-sandbox CRDs are not installed: run `mise run k8s:dev:bootstrap` (the gateway cannot create sandboxes without them)');
     await ensureNamespace(ctx, kube, s.sandboxNamespace);
 
-    // Run
-    const supervisor = `${provider.registry(ctx).cluster}/${devImages().supervisor.repo}:${devImages().supervisor.tag}`;
-    const env = gatewayEnv(ctx, supervisor, sideload.method);
+    // Run until Ctrl+C, in the checkout, with the driver's environment.
+    const { supervisor } = devImages();
+    const env = gatewayEnv(ctx, `${provider.registry(ctx).cluster}/${supervisor.repo}:${supervisor.tag}`, sideload.method);
     for (const [k, v] of Object.entries(env)) ctx.log.info(`${k}=${v}`);
     ctx.log.step(`running \`${s.gatewayCommand}\` in ${source} (Ctrl+C stops it)`);
-    const r = await ctx.run.run({
-      argv: ['sh', '-c', `${s.gatewayCommand} "$@"`, 'gateway', ...ctx.flags.args],
-      cwd: source,
-      env,
-      mode: 'inherit',
-      mutates: true,
-      check: false,
-    });
-    return r.code;
+    // The command is a setting: a shell command line; the arguments follow it as "$@".
+    const r = await $w({ cwd: source, env: { ...ctx.env, ...env }, stdio: 'inherit', nothrow: true })`sh -c ${`${s.gatewayCommand} "$@"`} gateway ${ctx.flags.args}`;
+    return r.exitCode ?? 1;
   },
 };
 

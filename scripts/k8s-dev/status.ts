@@ -10,8 +10,17 @@ import { providerFor } from '../lib/providers/index.ts';
 import { gatewaySelector, releaseStatus } from '../lib/release.ts';
 import { registryProblem, tagDigest } from '../lib/registry.ts';
 import { chooseMethod } from '../lib/sideload.ts';
+import { SETTINGS, type Settings } from '../lib/settings.ts';
 import { isMain, runTask, type TaskContext, type TaskDefinition } from '../lib/task.ts';
 import { findWorkloads, rolloutPending } from '../lib/workloads.ts';
+
+/** Where the settings came from (defaults < .env < environment). */
+function settingsCheck(s: Settings): CheckResult {
+  const from = (o: string) => Object.keys(s.origin).filter((k) => s.origin[k] === o);
+  const [dotenv, env] = [from('.env'), from('environment')];
+  const parts = [dotenv.length ? `from .env: ${dotenv.join(', ')}` : '', env.length ? `from the environment: ${env.join(', ')}` : ''].filter(Boolean);
+  return { name: 'settings', status: 'ok', detail: parts.join('; ') || 'all defaults' };
+}
 
 async function releaseCheck(ctx: TaskContext): Promise<CheckResult> {
   const s = ctx.settings;
@@ -46,20 +55,28 @@ async function gatewayChecks(ctx: TaskContext, kube: Kube): Promise<CheckResult[
 export const status: TaskDefinition = {
   name: 'status',
   summary: 'One screen: engine, cluster, registry, kubeconfig, release, gateway health, sideload method; exit status says healthy or not',
+  flags: { json: { help: 'also write the verdict, every check and the settings with their origin as JSON on stdout' } },
   async main(ctx: TaskContext) {
     const s = ctx.settings;
     const provider = await providerFor(s.provider);
-    const checks: CheckResult[] = [];
+    const checks: CheckResult[] = [settingsCheck(s)];
+    const report = () => {
+      printChecks(ctx.log, checks);
+      const n = failed(checks);
+      if (n === 0) ctx.log.ok('healthy');
+      if (ctx.flags.options.json === true) {
+        const settings = Object.fromEntries(SETTINGS.map((spec) => [spec.name, { value: s.given[spec.name], origin: s.origin[spec.name] }]));
+        process.stdout.write(JSON.stringify({ healthy: n === 0, checks, settings }, null, 2) + '\n');
+      }
+      return n > 0 ? 1 : 0;
+    };
 
     if (provider.needsEngine) {
       checks.push(...(await guard('engine', async () => {
         const e = await useEngine(ctx);
         return { name: 'engine', status: 'ok', detail: `${e.name} (${e.reason}); DOCKER_HOST=${e.dockerHost ?? '(default socket)'}` };
       })));
-      if (failed(checks) > 0) {
-        printChecks(ctx.log, checks);
-        return 1;
-      }
+      if (failed(checks) > 0) return report();
     }
     let running = false;
     checks.push(...(await guard('cluster', async () => {
@@ -89,10 +106,7 @@ export const status: TaskDefinition = {
     ]);
     checks.push(...registryChecks, ...kubeChecks, ...releaseChecks);
 
-    printChecks(ctx.log, checks);
-    const n = failed(checks);
-    if (n === 0) ctx.log.ok('healthy');
-    return n > 0 ? 1 : 0;
+    return report();
   },
 };
 

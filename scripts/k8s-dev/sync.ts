@@ -9,7 +9,8 @@ import { buildAndPush, stageBinary, STAGE_DIR, type ImageSpec } from '../lib/ima
 import { providerFor } from '../lib/providers/index.ts';
 import { registryProblem } from '../lib/registry.ts';
 import { KIT_ROOT } from '../lib/settings.ts';
-import { findSourceDir } from '../lib/source.ts';
+import { $w } from '../lib/sh.ts';
+import { builtBinaryPath, findSourceDir } from '../lib/source.ts';
 import { isMain, runTask, UserError, type TaskContext, type TaskDefinition } from '../lib/task.ts';
 
 const IMAGES = ['gateway', 'supervisor'] as const;
@@ -43,9 +44,10 @@ async function binaryFor(ctx: TaskContext, which: ImageName, given: string | und
   const source = findSourceDir(s);
   const command = which === 'gateway' ? s.gatewayBuildCommand : s.supervisorBuildCommand;
   ctx.log.step(`building the ${which} binary: ${command}`);
-  await ctx.run.run({ argv: ['sh', '-c', command], cwd: source, mode: 'stream', mutates: true, timeoutMs: 60 * 60_000 });
-  const built = join(source, 'target', 'release', which === 'gateway' ? 'openshell-server' : 'openshell-sandbox');
-  if (ctx.run.dryRun && !existsSync(built)) return undefined;
+  // The command is a setting: a shell command line, run as such in the checkout.
+  await $w({ cwd: source, timeout: '60m' })`sh -c ${command}`.quiet(false);
+  const built = builtBinaryPath(source, command, imageSpecs(ctx)[which].binary);
+  if (ctx.dryRun && !existsSync(built)) return undefined;
   return built;
 }
 

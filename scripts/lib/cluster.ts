@@ -21,14 +21,14 @@ export function namesFromKubeconfig(text: string, fallback: KubeNames): KubeName
 export async function syncKubeconfig(ctx: TaskContext, provider: ClusterProvider): Promise<void> {
   const s = ctx.settings;
   const text = (await provider.kubeconfig(ctx)).trimEnd() + '\n';
-  const change = writeOwnFile(s.kubeconfig, text, ctx.run.dryRun);
+  const change = writeOwnFile(s.kubeconfig, text, ctx.dryRun);
   if (change === 'unchanged') ctx.log.debug(`kubeconfig ${s.kubeconfig} unchanged`);
-  else ctx.log.ok(`kubeconfig ${change}${ctx.run.dryRun ? ' (dry run: not written)' : ''}: ${s.kubeconfig}`);
+  else ctx.log.ok(`kubeconfig ${change}${ctx.dryRun ? ' (dry run: not written)' : ''}: ${s.kubeconfig}`);
   if (s.mergeKubeconfig && provider.name !== 'existing') {
     const names = namesFromKubeconfig(text, kubeNames(s));
-    const r = mergeIntoUser({ ours: text, names, env: ctx.env, home: ctx.env.HOME ?? homedir(), ownFile: s.kubeconfig, dryRun: ctx.run.dryRun });
+    const r = mergeIntoUser({ ours: text, names, env: ctx.env, home: ctx.env.HOME ?? homedir(), ownFile: s.kubeconfig, dryRun: ctx.dryRun });
     if (r.change !== 'unchanged') {
-      ctx.log.ok(`merged context ${names.context} into ${r.file}${r.backup ? ` (backup: ${r.backup})` : ''}${ctx.run.dryRun ? ' (dry run: not written)' : ''}`);
+      ctx.log.ok(`merged context ${names.context} into ${r.file}${r.backup ? ` (backup: ${r.backup})` : ''}${ctx.dryRun ? ' (dry run: not written)' : ''}`);
     }
   }
 }
@@ -65,7 +65,7 @@ export async function advertiseRegistry(ctx: TaskContext, kube: Kube, provider: 
   const wanted = hostingConfigMap(provider.registry(ctx));
   const current = await getOrUndefined('read the registry ConfigMap', kube.core.readNamespacedConfigMap({ name: HOSTING_NAME, namespace: HOSTING_NAMESPACE }), kube.timeoutMs);
   if (current && JSON.stringify(current.data ?? {}) === JSON.stringify(wanted.data)) return 'unchanged';
-  if (ctx.run.dryRun) {
+  if (ctx.dryRun) {
     ctx.log.info(`[dry-run] would ${current ? 'update' : 'create'} ConfigMap ${HOSTING_NAMESPACE}/${HOSTING_NAME}`);
     return current ? 'updated' : 'created';
   }
@@ -81,7 +81,7 @@ export async function advertiseRegistry(ctx: TaskContext, kube: Kube, provider: 
 export async function ensureNamespace(ctx: TaskContext, kube: Kube, name: string): Promise<void> {
   const ns = await getOrUndefined(`read namespace ${name}`, kube.core.readNamespace({ name }), kube.timeoutMs);
   if (ns) return;
-  if (ctx.run.dryRun) {
+  if (ctx.dryRun) {
     ctx.log.info(`[dry-run] would create namespace ${name}`);
     return;
   }

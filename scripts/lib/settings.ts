@@ -3,8 +3,8 @@
 // that names the setting, the value and what is allowed.
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { delimiter, join, resolve } from 'node:path';
-import { parse as parseDotenv } from 'dotenv';
+import { join, resolve } from 'node:path';
+import { parseEnv } from 'node:util';
 
 export const SIDELOAD_METHODS = ['image-volume', 'init-container'] as const;
 export type SideloadMethod = (typeof SIDELOAD_METHODS)[number];
@@ -43,11 +43,12 @@ export interface Settings {
   sandboxSelector: string;
   /** Command that builds the supervisor binary in the OpenShell checkout. */
   supervisorBuildCommand: string;
-  /** kwok provider: directory holding kube-apiserver, kube-controller-manager and kube-scheduler (undefined: none found on PATH). */
-  kubeBinDir: string | undefined;
+  /** kwok provider (test bed): OPENSHELL_DEV_KUBE_BIN_DIR as given, resolved and checked by the provider. */
+  kubeBinDir: string;
   /** kwok provider: kwokctl's work directory (clusters/<name>: config, pki, logs, pids). */
   kwokDir: string;
-  /** Where each value came from, for status and doctor. */
+  /** Each setting as given (before validation), and where it came from, for status. */
+  given: Record<string, string>;
   origin: Record<string, 'default' | '.env' | 'environment'>;
 }
 
@@ -67,7 +68,7 @@ export const K3S_IMAGE = 'rancher/k3s:v1.35.1-k3s1';
 /** The settings table, in README order. Defaults are strings, as in the environment. */
 export const SETTINGS: SettingSpec[] = [
   { name: 'OPENSHELL_DEV_CLUSTER', default: 'openshell-dev', describe: 'Cluster name (DNS label, at most 32 characters: k3d\'s limit)' },
-  { name: 'OPENSHELL_DEV_CLUSTER_PROVIDER', default: 'k3d', describe: 'k3d (k3s in containers), kwok (local control plane with simulated nodes) or existing (any kubeconfig context)' },
+  { name: 'OPENSHELL_DEV_CLUSTER_PROVIDER', default: 'k3d', describe: 'k3d (k3s in containers), existing (any kubeconfig context), or kwok (the test bed: a local control plane with simulated nodes)' },
   { name: 'OPENSHELL_DEV_AGENTS', default: '1', describe: 'k3d agent nodes (0–9)' },
   { name: 'OPENSHELL_DEV_HTTP_PORT', default: '8080', describe: `Host port mapped to the gateway NodePort ${GATEWAY_NODE_PORT}` },
   { name: 'OPENSHELL_DEV_REGISTRY_PORT', default: '5000', describe: 'Host port of the local registry (localhost:<port>)' },
@@ -90,8 +91,8 @@ export const SETTINGS: SettingSpec[] = [
   { name: 'OPENSHELL_DEV_GATEWAY_COMMAND', default: 'cargo run -p openshell-server --', describe: 'Command the gateway task runs in the OpenShell checkout' },
   { name: 'OPENSHELL_DEV_SANDBOX_SELECTOR', default: 'app.kubernetes.io/part-of=openshell,app.kubernetes.io/component=sandbox', describe: 'Label selector of the sandbox pods `k8s:dev:sideload` hot-swaps the supervisor into (the chart\'s sandbox.podLabels)' },
   { name: 'OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND', default: 'cargo build --release -p openshell-sandbox', describe: 'Command `k8s:dev:sideload` runs in the OpenShell checkout to build the supervisor (binary: target/release/openshell-sandbox)' },
-  { name: 'OPENSHELL_DEV_KUBE_BIN_DIR', default: '', describe: 'kwok provider: directory holding kube-apiserver, kube-controller-manager and kube-scheduler (default: where kube-apiserver is on PATH)' },
-  { name: 'OPENSHELL_DEV_KWOK_DIR', default: '~/.kwok', describe: 'kwok provider: kwokctl\'s work directory (clusters/<name> holds config, certificates, logs and pids)' },
+  { name: 'OPENSHELL_DEV_KUBE_BIN_DIR', default: '', describe: 'Test bed (kwok provider): directory holding kube-apiserver, kube-controller-manager and kube-scheduler (default: where kube-apiserver is on PATH)' },
+  { name: 'OPENSHELL_DEV_KWOK_DIR', default: '~/.kwok', describe: 'Test bed (kwok provider): kwokctl\'s work directory (clusters/<name> holds config, certificates, logs and pids)' },
 ];
 
 export function agentSandboxManifestUrl(version: string): string {
@@ -114,7 +115,7 @@ export function rawSettings(opts: LoadOptions = {}): Map<string, { value: string
   let fromFile: Record<string, string> = {};
   if (existsSync(dotenvPath)) {
     try {
-      fromFile = parseDotenv(readFileSync(dotenvPath));
+      fromFile = parseEnv(readFileSync(dotenvPath, 'utf8')) as Record<string, string>;
     } catch (err) {
       throw new SettingsError(`${dotenvPath} cannot be read: ${(err as Error).message}`);
     }
@@ -199,6 +200,7 @@ export function loadSettings(opts: LoadOptions = {}): Settings {
   const home = opts.home ?? homedir();
   const get = (n: string) => raw.get(n)!.value;
   const origin = Object.fromEntries([...raw].map(([k, v]) => [k, v.origin]));
+  const given = Object.fromEntries([...raw].map(([k, v]) => [k, v.value]));
 
   const cluster = label('OPENSHELL_DEV_CLUSTER', get('OPENSHELL_DEV_CLUSTER'), 32);
   const provider = oneOf('OPENSHELL_DEV_CLUSTER_PROVIDER', get('OPENSHELL_DEV_CLUSTER_PROVIDER'), PROVIDERS, false)!;
@@ -254,7 +256,8 @@ export function loadSettings(opts: LoadOptions = {}): Settings {
   const supervisorBuildCommand = get('OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND').trim();
   if (supervisorBuildCommand === '') bad('OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND', supervisorBuildCommand, 'must be a command line');
 
-  const kubeBinDir = kubeBinaries(get('OPENSHELL_DEV_KUBE_BIN_DIR').trim(), home, opts.env ?? process.env);
+  const kubeBinDirRaw = get('OPENSHELL_DEV_KUBE_BIN_DIR').trim();
+  const kubeBinDir = kubeBinDirRaw === '' ? '' : resolve(expandHome(kubeBinDirRaw, home));
   const kwokDirRaw = get('OPENSHELL_DEV_KWOK_DIR').trim();
   const kwokDir = resolve(expandHome(kwokDirRaw, home));
   if (kwokDirRaw === '' || (existsSync(kwokDir) && !statSync(kwokDir).isDirectory())) {
@@ -288,29 +291,12 @@ export function loadSettings(opts: LoadOptions = {}): Settings {
     supervisorBuildCommand,
     kubeBinDir,
     kwokDir,
+    given,
     origin,
   };
 }
 
-export const KUBE_CONTROL_PLANE_BINARIES = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'] as const;
-
-/** OPENSHELL_DEV_KUBE_BIN_DIR, or the directory of kube-apiserver on PATH (undefined when none). */
-function kubeBinaries(raw: string, home: string, env: NodeJS.ProcessEnv): string | undefined {
-  if (raw === '') {
-    for (const dir of (env.PATH ?? '').split(delimiter)) {
-      if (dir && isExecutable(join(dir, 'kube-apiserver'))) return resolve(dir);
-    }
-    return undefined;
-  }
-  const dir = resolve(expandHome(raw, home));
-  const missing = KUBE_CONTROL_PLANE_BINARIES.filter((b) => !isExecutable(join(dir, b)));
-  if (missing.length > 0) {
-    bad('OPENSHELL_DEV_KUBE_BIN_DIR', raw, `must be a directory holding ${KUBE_CONTROL_PLANE_BINARIES.join(', ')} (missing: ${missing.join(', ')}); bash .ci/run builds them`);
-  }
-  return dir;
-}
-
-/** An executable regular file (shared with the kwok provider). */
+/** An executable regular file. */
 export function isExecutable(path: string): boolean {
   try {
     accessSync(path, constants.X_OK);

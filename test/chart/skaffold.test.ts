@@ -4,13 +4,14 @@
 // real Docker engine (with stand-in binaries) when one answers.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { missingDocker, missingTools } from '../support/requires.ts';
+import { devImages } from '../../scripts/lib/bootstrap.ts';
 import { devValues, gatewayWorkload, render, repoRoot } from './support/helm.ts';
 
 const run = promisify(execFile);
@@ -36,13 +37,19 @@ interface SkaffoldConfig {
 }
 
 const config = parse(readFileSync(join(repoRoot, 'skaffold.yaml'), 'utf8')) as SkaffoldConfig;
-const GATEWAY = 'openshell-registry:5000/openshell-gateway';
-const SUPERVISOR = 'openshell-registry:5000/openshell-supervisor';
+// Bare names: skaffold prefixes the registry the cluster advertises (--default-repo).
+const GATEWAY = 'openshell-gateway';
+const SUPERVISOR = 'openshell-supervisor';
 /** Skaffold's template key for an image: / - . : become _. */
 const templateKey = (image: string) => image.replace(/[/\-.:]/g, '_');
 
 describe('skaffold.yaml', () => {
-  test('two docker artifacts pushed to the k3d registry', () => {
+  test('skaffold pushes to the repositories `sync` pushes to (the values.dev.yaml images, registry-relative)', () => {
+    const { gateway, supervisor } = devImages();
+    assert.deepEqual(config.build.artifacts.map((a) => a.image), [gateway.repo, supervisor.repo]);
+  });
+
+  test('two docker artifacts pushed to the registry', () => {
     assert.match(config.apiVersion, /^skaffold\/v4beta\d+$/);
     assert.equal(config.build.local.push, true);
     assert.deepEqual(
@@ -67,7 +74,7 @@ describe('skaffold.yaml', () => {
       'supervisor.image.repository': `{{.IMAGE_REPO_${templateKey(SUPERVISOR)}}}`,
       'supervisor.image.tag': `{{.IMAGE_TAG_${templateKey(SUPERVISOR)}}}`,
     });
-    assert.equal(templateKey(GATEWAY), 'openshell_registry_5000_openshell_gateway');
+    assert.equal(templateKey(GATEWAY), 'openshell_gateway');
   });
 
   test('manual sync puts the supervisor binary at /opt/openshell/bin/openshell-sandbox', () => {
@@ -78,12 +85,15 @@ describe('skaffold.yaml', () => {
     assert.equal(`${rule.dest}/${file}`, '/opt/openshell/bin/openshell-sandbox');
   });
 
-  test('profiles for the enterprise variants point at existing values files', () => {
+  test('profiles for the enterprise variants have their own values files, with the chart\'s preflights on', () => {
     assert.deepEqual(config.profiles.map((p) => p.name).sort(), ['ha', 'ingress', 'oidc']);
     for (const p of config.profiles) {
       for (const patch of p.patches) {
         assert.equal(patch.path, '/deploy/helm/releases/0/valuesFiles/-');
-        readFileSync(join(repoRoot, patch.value));
+        assert.equal(patch.value, `skaffold/values-${p.name}.yaml`, 'not a chart test fixture (ci/)');
+        const values = parse(readFileSync(join(repoRoot, patch.value), 'utf8')) as Record<string, unknown>;
+        assert.equal(values.preflight, undefined, `${patch.value} keeps the agent-sandbox preflight on`);
+        assert.doesNotMatch(JSON.stringify(values), /"force":true/, `${patch.value} does not force Gateway API objects`);
       }
     }
   });
@@ -102,9 +112,24 @@ describe('skaffold.yaml', () => {
       const args = ['diagnose', '--yaml-only', '--filename', join(repoRoot, 'skaffold.yaml')];
       if (profile) args.push('--profile', profile);
       const { stdout } = await run('skaffold', args, { cwd: repoRoot, timeout: 60_000 });
-      assert.match(stdout, /openshell-registry:5000\/openshell-gateway/);
+      assert.match(stdout, /image: openshell-gateway/);
     }
   });
+});
+
+test('skaffold names its images as `sync` pushes them: <advertised registry>/openshell-gateway', { skip: missingTools('skaffold') }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'openshell-skaffold-'));
+  try {
+    for (const f of ['skaffold.yaml', 'deploy', 'skaffold']) cpSync(join(repoRoot, f), join(dir, f), { recursive: true });
+    mkdirSync(join(dir, '.build/bin'), { recursive: true });
+    for (const bin of ['openshell-server', 'openshell-sandbox']) writeFileSync(join(dir, '.build/bin', bin), 'stand-in\n');
+    const { stdout } = await run('skaffold', ['build', '--dry-run', '-q', '--default-repo', 'localhost:5000', '--filename', join(dir, 'skaffold.yaml')], { cwd: dir, timeout: 120_000, env: { ...process.env, SKAFFOLD_UPDATE_CHECK: 'false' } });
+    const builds = (JSON.parse(stdout) as { builds: { imageName: string; tag: string }[] }).builds;
+    const { gateway, supervisor } = devImages();
+    assert.deepEqual(builds.map((b) => b.tag.replace(/:[^:/]+$/, '')), [`localhost:5000/${gateway.repo}`, `localhost:5000/${supervisor.repo}`]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 describe('Dockerfiles', () => {

@@ -4,9 +4,7 @@
 // `copy-self /opt/openshell/bin/openshell-sandbox`, and an agent container
 // running that binary as PID 1. hotSwap() is the very function
 // k8s:dev:sideload uses, with `docker cp`/`docker exec` as the transport
-// instead of `kubectl cp`/`kubectl exec`. The supervisor is a stand-in too: a
-// small static C program built with gcc (buildFakeSupervisor) that prints its
-// version, not OpenShell's openshell-sandbox.
+// instead of `kubectl cp`/`kubectl exec`.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,16 +23,17 @@ import {
 import { memoryLogger } from '../../scripts/lib/log.ts';
 import { loadSettings } from '../../scripts/lib/settings.ts';
 import { dockerTransport, hotSwap, sha256File, SUPERVISOR_BINARY, supervisorDockerfile, type SwapTransport } from '../../scripts/lib/sideload.ts';
+import { $ } from '../../scripts/lib/sh.ts';
 import { createContext, type TaskContext } from '../../scripts/lib/task.ts';
-import { waitUntil } from '../support/e2e.ts';
 import { missingDocker, missingTools } from '../support/requires.ts';
+import { waitUntil } from '../support/e2e.ts';
 
 const skip = missingDocker() || missingTools('gcc') || (process.platform === 'linux' ? false : 'needs Linux (static stand-in binaries)');
 const def = { name: 'e2e-sideload-docker', summary: '', main: async () => {} };
 
-describe('hot-swap with Docker standing in for a kubelet and a gcc-built stand-in supervisor (docker cp / docker exec transport)', { skip }, () => {
+describe('hot-swap with Docker standing in for a kubelet (docker cp / docker exec transport)', { skip }, () => {
   const run = `${process.pid}-${Date.now().toString(36)}`;
-  let work = '';
+  const work = mkdtempSync(join(tmpdir(), 'openshell-e2e-sideload-'));
   const s: StandIn = { cli: 'docker', agentImage: `openshell-e2e-agent:${run}`, prefix: `openshell-e2e-sideload-${run}` };
   const supervisorImage = `openshell-e2e-supervisor:${run}`;
   let ctx: TaskContext;
@@ -43,7 +42,6 @@ describe('hot-swap with Docker standing in for a kubelet and a gcc-built stand-i
   const PODS = 4; // 0..2 writable, 3 mounted read-only
 
   before(async () => {
-    work = mkdtempSync(join(tmpdir(), 'openshell-e2e-sideload-'));
     const env = { ...process.env, HOME: work };
     ctx = createContext(def, { argv: [], env, log: memoryLogger(false), settings: loadSettings({ env, root: work, home: work }) });
     const v1 = await buildFakeSupervisor(ctx, work, 'v1');
@@ -57,12 +55,12 @@ describe('hot-swap with Docker standing in for a kubelet and a gcc-built stand-i
   after(async () => {
     if (ctx) {
       await removeStandInPods(ctx, s, PODS);
-      await ctx.run.run({ argv: ['docker', 'rmi', '-f', s.agentImage, supervisorImage], check: false, timeoutMs: 60_000 });
+      await $({ nothrow: true, timeout: '60s' })`docker rmi -f ${s.agentImage} ${supervisorImage}`;
     }
-    if (work) rmSync(work, { recursive: true, force: true });
+    rmSync(work, { recursive: true, force: true });
   });
 
-  const exec = async (i: number, ...argv: string[]) => (await ctx.run.out(['docker', 'exec', standInName(s, i), ...argv], { timeoutMs: 30_000 })).trim();
+  const exec = async (i: number, ...argv: string[]) => (await $({ timeout: '30s' })`docker exec ${standInName(s, i)} ${argv}`).stdout.trim();
 
   test('the init container copied v1 in (copy-self) and it runs as PID 1', async () => {
     for (let i = 0; i < PODS; i++) assert.equal(await versionIn(ctx, 'docker', standInName(s, i)), 'openshell-sandbox v1');
@@ -88,7 +86,7 @@ describe('hot-swap with Docker standing in for a kubelet and a gcc-built stand-i
 
   test('the running binary was never written in place: PID 1 still runs the old, now unlinked, inode', async () => {
     assert.equal(await exec(0, 'readlink', '/proc/1/exe'), `${SUPERVISOR_BINARY} (deleted)`);
-    const state = await ctx.run.out(['docker', 'inspect', '-f', '{{.State.Running}} {{.RestartCount}}', standInName(s, 0)]);
+    const state = (await $`docker inspect -f ${'{{.State.Running}} {{.RestartCount}}'} ${standInName(s, 0)}`).stdout.trim();
     assert.equal(state, 'true 0');
   });
 
@@ -115,7 +113,7 @@ describe('hot-swap with Docker standing in for a kubelet and a gcc-built stand-i
     assert.equal(o!.status, 'updated', o!.detail);
     let logs = '';
     await waitUntil(`${name} to print v3 after its restart`, 60_000, async () => {
-      logs = (await ctx.run.run({ argv: ['docker', 'logs', name], check: false, timeoutMs: 10_000 })).stdout;
+      logs = (await $({ nothrow: true, timeout: '10s' })`docker logs ${name}`).stdout;
       return logs.includes('openshell-sandbox v3');
     });
     assert.match(logs, /openshell-sandbox v3/);

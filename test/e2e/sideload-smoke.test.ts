@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { memoryLogger } from '../../scripts/lib/log.ts';
-import { kwokProvider } from '../../scripts/lib/providers/kwok.ts';
+import { kwokProvider } from '../../scripts/testbed/kwok-provider.ts';
 import { loadSettings } from '../../scripts/lib/settings.ts';
 import { applySideload, methodForVersion, parseKubeVersion, type SideloadMethod } from '../../scripts/lib/sideload.ts';
 import { sideload } from '../../scripts/k8s-dev/sideload.ts';

@@ -9,8 +9,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { clusterDir, clusterProcesses, kwokProvider } from '../../scripts/lib/providers/kwok.ts';
+import { clusterDir, clusterProcesses, kwokProvider } from '../../scripts/testbed/kwok-provider.ts';
 import { kubeNames, loadSettings } from '../../scripts/lib/settings.ts';
+import { history } from '../../scripts/lib/sh.ts';
 import { createContext, type TaskContext } from '../../scripts/lib/task.ts';
 import { waitUntil } from '../support/e2e.ts';
 import { missingEnv, missingTools } from '../support/requires.ts';
@@ -79,10 +80,10 @@ for (const [label, envName] of [
     });
 
     test('state() is absent before create, and cheap: it runs no command', async () => {
-      const commands = ctx.run.history.length;
+      const commands = history.length;
       const state = await kwokProvider.state(ctx);
       assert.deepEqual({ exists: state.exists, running: state.running }, { exists: false, running: false });
-      assert.deepEqual(ctx.run.history.slice(commands), [], 'state() of an absent cluster ran commands');
+      assert.deepEqual(history.slice(commands), [], 'state() of an absent cluster ran commands');
     });
 
     test('create starts the control plane; /version answers; nodes are Ready (kwok-simulated nodes)', async (t) => {
@@ -171,9 +172,9 @@ for (const [label, envName] of [
       assert.equal(existsSync(ctx.settings.kwokDir), false, `${ctx.settings.kwokDir} remains: ${existsSync(ctx.settings.kwokDir) ? readdirSync(ctx.settings.kwokDir).join(', ') : ''}`);
       const state = await kwokProvider.state(ctx);
       assert.equal(state.exists, false);
-      const before = ctx.run.history.length;
+      const before = history.length;
       await kwokProvider.delete(ctx);
-      assert.equal(ctx.run.history.length, before, 'a delete of an absent cluster runs nothing');
+      assert.equal(history.length, before, 'a delete of an absent cluster runs nothing');
     });
   });
 }

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { K3S_IMAGE, KIT_ROOT, kubeNames, loadSettings, rawSettings, SETTINGS, SettingsError } from '../../scripts/lib/settings.ts';
 import { settingsTable, withTable } from '../../scripts/settings-table.ts';
+import { kubeBinDir } from '../../scripts/testbed/kwok-provider.ts';
 import { pinSettings } from '../support/settings-env.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'openshell-settings-unit-'));
@@ -20,8 +21,13 @@ mkdirSync(home);
 const load = (env: NodeJS.ProcessEnv, root = noDotenv) => loadSettings({ env: { PATH: '/nonexistent', ...env }, root, home });
 
 function rejects(env: NodeJS.ProcessEnv, ...patterns: RegExp[]) {
+  rejectsWith(() => load(env), ...patterns);
+}
+/** The kwok provider (test bed) checks OPENSHELL_DEV_KUBE_BIN_DIR when it needs the binaries. */
+const binDir = (env: NodeJS.ProcessEnv) => kubeBinDir(load(env), { PATH: '/nonexistent', ...env });
+function rejectsWith(fn: () => unknown, ...patterns: RegExp[]) {
   assert.throws(
-    () => load(env),
+    fn,
     (err: Error) => {
       assert.ok(err instanceof SettingsError, `expected a SettingsError, got ${err}`);
       assert.equal(err.exitCode, 2);
@@ -196,12 +202,12 @@ describe('validators that only a test of their own keeps honest', () => {
       writeFileSync(join(dir, b), '#!/bin/sh\n');
       chmodSync(join(dir, b), 0o755);
     }
-    rejects({ OPENSHELL_DEV_KUBE_BIN_DIR: dir }, /OPENSHELL_DEV_KUBE_BIN_DIR/, /missing: kube-scheduler/);
+    rejectsWith(() => binDir({ OPENSHELL_DEV_KUBE_BIN_DIR: dir }), /OPENSHELL_DEV_KUBE_BIN_DIR/, /missing: kube-scheduler/);
     writeFileSync(join(dir, 'kube-scheduler'), '#!/bin/sh\n');
     chmodSync(join(dir, 'kube-scheduler'), 0o755);
-    assert.equal(load({ OPENSHELL_DEV_KUBE_BIN_DIR: dir }).kubeBinDir, dir);
-    assert.equal(load({ PATH: ['/nonexistent', dir].join(':') }).kubeBinDir, dir, 'found on PATH');
-    assert.equal(load({}).kubeBinDir, undefined);
+    assert.equal(binDir({ OPENSHELL_DEV_KUBE_BIN_DIR: dir }), dir);
+    assert.equal(binDir({ PATH: ['/nonexistent', dir].join(':') }), dir, 'found on PATH');
+    assert.equal(binDir({}), undefined);
   });
 });
 
@@ -264,9 +270,9 @@ describe('every accepted spelling and every edge', () => {
       chmodSync(join(dir, b), 0o755);
     }
     mkdirSync(join(dir, 'kube-scheduler'));
-    rejects({ OPENSHELL_DEV_KUBE_BIN_DIR: dir }, /missing: kube-scheduler\); bash \.ci\/run builds them/);
+    rejectsWith(() => binDir({ OPENSHELL_DEV_KUBE_BIN_DIR: dir }), /missing: kube-scheduler\); bash \.ci\/run builds them/);
     writeFileSync(join(dir, 'kube-proxy'), '');
-    assert.equal(load({ PATH: join(dir, 'kube-scheduler') }).kubeBinDir, undefined, 'a PATH entry without kube-apiserver');
+    assert.equal(binDir({ PATH: join(dir, 'kube-scheduler') }), undefined, 'a PATH entry without kube-apiserver');
   });
 
   test('the sandbox selector: every requirement form Kubernetes accepts; malformed ones refused', () => {
