@@ -23,13 +23,10 @@ import { missingDocker, missingTools } from '../support/requires.ts';
 const IMAGE = process.env.OPENSHELL_DEV_K3S_IMAGE || K3S_IMAGE;
 const T = { timeout: 600_000 };
 
-/** false when the k3s image is here or could be pulled now; else why not. */
+/** false when the k3s image is in the engine; else why not. Tests never pull (a pull's time and outcome depend on the network). */
 function missingK3sImage(): false | string {
   if (spawnSync('docker', ['image', 'inspect', IMAGE], { stdio: 'ignore', timeout: 30_000 }).status === 0) return false;
-  const pull = spawnSync('docker', ['pull', IMAGE], { encoding: 'utf8', timeout: 300_000 });
-  if (pull.status === 0) return false;
-  const why = (pull.stderr || pull.stdout || String(pull.error ?? '')).trim().split('\n').pop();
-  return `needs the k3s image ${IMAGE}: not present locally and \`docker pull\` failed (${why})`;
+  return `needs the k3s image ${IMAGE} in the engine: \`docker pull ${IMAGE}\` first where a registry is reachable (the tests never pull)`;
 }
 
 const skip =
@@ -132,12 +129,12 @@ describe(`flow on k3d (${IMAGE})`, { skip }, () => {
   });
 });
 
-/** false when the engine cannot get k3d's registry image (this machine); else why the test does not apply. */
-function registryImageObtainable(): false | string {
-  const image = 'docker.io/library/registry:2';
-  if (spawnSync('docker', ['image', 'inspect', image], { stdio: 'ignore', timeout: 30_000 }).status === 0) return `${image} is present, so k3d would get past the registry: the flow suite covers this machine`;
-  const pull = spawnSync('docker', ['pull', image], { stdio: 'ignore', timeout: 120_000 });
-  return pull.status === 0 ? `the engine can pull ${image} here, so a create would not fail: the flow suite covers this machine` : false;
+const REGISTRY_IMAGE = 'docker.io/library/registry:2';
+
+/** false when k3d's registry image is not in the engine (so a create must pull it); else why the test does not apply. */
+function registryImagePresent(): false | string {
+  if (spawnSync('docker', ['image', 'inspect', REGISTRY_IMAGE], { stdio: 'ignore', timeout: 30_000 }).status === 0) return `${REGISTRY_IMAGE} is present, so k3d would get past the registry: the flow suite covers this machine`;
+  return false;
 }
 
 function k3dLeftovers(cluster: string): string[] {
@@ -148,7 +145,7 @@ function k3dLeftovers(cluster: string): string[] {
 
 // Real k3d on a real Docker engine, on a machine whose engine cannot pull images:
 // k3d fails half-way and its own rollback fails too, leaving a network and a volume.
-describe('k3d on an engine that cannot pull images (real k3d, real Docker)', { skip: missingTools('k3d') || missingDocker() || registryImageObtainable() }, () => {
+describe('k3d on an engine that cannot pull images (real k3d, real Docker)', { skip: missingTools('k3d') || missingDocker() || registryImagePresent() }, () => {
   const cluster = uniqueName('e2e-k3d-nopull');
   let home = '';
   let env: NodeJS.ProcessEnv = {};
@@ -172,9 +169,11 @@ describe('k3d on an engine that cannot pull images (real k3d, real Docker)', { s
     rmTree(home);
   });
 
-  test('up fails naming the image it cannot pull, and removes what k3d left behind', T, async () => {
+  test('up fails naming the image it cannot pull, and removes what k3d left behind', T, async (t) => {
     for (let attempt = 1; attempt <= 2; attempt++) {
       const r = await runTask('up', [], env, { timeoutMs: 120_000 });
+      // Whether the engine can pull is known only by trying: where it could, this is not the case under test.
+      if (attempt === 1 && r.code === 0) return t.skip(`the engine pulled ${REGISTRY_IMAGE} and k3d created the cluster: the flow suite covers this machine`);
       assert.equal(r.code, 1, describeRun(r));
       assert.deepEqual(stackLines(r.out), []);
       assert.match(r.out, new RegExp(`k3d could not create cluster ${cluster}: the engine cannot pull \\S+registry:2`));

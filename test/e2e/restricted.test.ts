@@ -54,7 +54,7 @@ describe('restricted Pod Security Standard on a real API server (kwok)', { skip:
     assert.doesNotMatch(r.stderr + r.stdout, /violate PodSecurity/i);
   });
 
-  test('the gateway pod was admitted and is Running', T, () => {
+  test('the gateway pod was admitted and is Running (kwok\'s simulated status: nothing runs)', T, () => {
     const pods = JSON.parse(
       kubectlOk(kc, ['get', 'pods', '-n', NS, '-l', 'app.kubernetes.io/instance=openshell,app.kubernetes.io/component=gateway', '-o', 'json']),
     ) as { items: Array<{ metadata: { name: string }; status: { phase: string }; spec: { securityContext?: { runAsNonRoot?: boolean; seccompProfile?: { type: string } } } }> };

@@ -4,7 +4,9 @@
 // `copy-self /opt/openshell/bin/openshell-sandbox`, and an agent container
 // running that binary as PID 1. hotSwap() is the very function
 // k8s:dev:sideload uses, with `docker cp`/`docker exec` as the transport
-// instead of `kubectl cp`/`kubectl exec`.
+// instead of `kubectl cp`/`kubectl exec`. The supervisor is a stand-in too: a
+// small static C program built with gcc (buildFakeSupervisor) that prints its
+// version, not OpenShell's openshell-sandbox.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,14 +27,15 @@ import { loadSettings } from '../../scripts/lib/settings.ts';
 import { dockerTransport, hotSwap, sha256File, SUPERVISOR_BINARY, supervisorDockerfile, type SwapTransport } from '../../scripts/lib/sideload.ts';
 import { $ } from '../../scripts/lib/sh.ts';
 import { createContext, type TaskContext } from '../../scripts/lib/task.ts';
+import { waitUntil } from '../support/e2e.ts';
 import { missingDocker, missingTools } from '../support/requires.ts';
 
 const skip = missingDocker() || missingTools('gcc') || (process.platform === 'linux' ? false : 'needs Linux (static stand-in binaries)');
 const def = { name: 'e2e-sideload-docker', summary: '', main: async () => {} };
 
-describe('hot-swap with Docker standing in for a kubelet (docker cp / docker exec transport)', { skip }, () => {
+describe('hot-swap with Docker standing in for a kubelet and a gcc-built stand-in supervisor (docker cp / docker exec transport)', { skip }, () => {
   const run = `${process.pid}-${Date.now().toString(36)}`;
-  const work = mkdtempSync(join(tmpdir(), 'openshell-e2e-sideload-'));
+  let work = '';
   const s: StandIn = { cli: 'docker', agentImage: `openshell-e2e-agent:${run}`, prefix: `openshell-e2e-sideload-${run}` };
   const supervisorImage = `openshell-e2e-supervisor:${run}`;
   let ctx: TaskContext;
@@ -41,6 +44,7 @@ describe('hot-swap with Docker standing in for a kubelet (docker cp / docker exe
   const PODS = 4; // 0..2 writable, 3 mounted read-only
 
   before(async () => {
+    work = mkdtempSync(join(tmpdir(), 'openshell-e2e-sideload-'));
     const env = { ...process.env, HOME: work };
     ctx = createContext(def, { argv: [], env, log: memoryLogger(false), settings: loadSettings({ env, root: work, home: work }) });
     const v1 = await buildFakeSupervisor(ctx, work, 'v1');
@@ -56,7 +60,7 @@ describe('hot-swap with Docker standing in for a kubelet (docker cp / docker exe
       await removeStandInPods(ctx, s, PODS);
       await $({ nothrow: true, timeout: '60s' })`docker rmi -f ${s.agentImage} ${supervisorImage}`;
     }
-    rmSync(work, { recursive: true, force: true });
+    if (work) rmSync(work, { recursive: true, force: true });
   });
 
   const exec = async (i: number, ...argv: string[]) => (await $({ timeout: '30s' })`docker exec ${standInName(s, i)} ${argv}`).stdout.trim();
@@ -111,11 +115,11 @@ describe('hot-swap with Docker standing in for a kubelet (docker cp / docker exe
     const [o] = await hotSwap(ctx, dockerTransport(), [{ name }], { localPath: v3, restart: true });
     assert.equal(o!.status, 'updated', o!.detail);
     let logs = '';
-    for (let i = 0; i < 50 && !logs.includes('openshell-sandbox v3'); i++) {
-      await new Promise((r) => setTimeout(r, 200));
+    await waitUntil(`${name} to print v3 after its restart`, 60_000, async () => {
       logs = (await $({ nothrow: true, timeout: '10s' })`docker logs ${name}`).stdout;
-    }
-    assert.match(logs, /openshell-sandbox v3/, `the restarted container did not print v3:\n${logs}`);
+      return logs.includes('openshell-sandbox v3');
+    });
+    assert.match(logs, /openshell-sandbox v3/);
     assert.equal(await exec(2, 'readlink', '/proc/1/exe'), SUPERVISOR_BINARY);
   });
 });

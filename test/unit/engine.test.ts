@@ -13,6 +13,7 @@ import { $, answer, history, reset, type Rule } from '../../scripts/lib/sh.ts';
 import { KIT_ROOT, loadSettings, type EngineName } from '../../scripts/lib/settings.ts';
 import { createContext, UserError } from '../../scripts/lib/task.ts';
 import { which } from '../support/requires.ts';
+import { pinSettings } from '../support/settings-env.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'openshell-engine-unit-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -174,6 +175,64 @@ describe('detectEngine', { skip: linuxOnly }, () => {
     await assert.rejects(pingEngine(await detectEngine(empty.ctx)), UserError);
   });
 
+  test('a docker whose --version fails is still Docker (the check does not throw), said plainly', async () => {
+    const { ctx } = ctxWith({}, [pathRule(['docker']), ['docker --version', { code: 1, stderr: 'broken\n' }]]);
+    const e = await detectEngine(ctx);
+    assert.deepEqual({ name: e.name, cli: e.cli, reason: e.reason }, { name: 'docker', cli: 'docker', reason: '`docker` on PATH' });
+  });
+
+  test('Podman on Linux without XDG_RUNTIME_DIR: the socket of this user (rootful for root)', async () => {
+    const { ctx } = ctxWith({ CONTAINER_ENGINE: 'podman' }, [pathRule(['podman'])]);
+    const e = await detectEngine(ctx);
+    const uid = process.getuid!();
+    assert.equal(e.dockerSock, uid === 0 ? '/run/podman/podman.sock' : `/run/user/${uid}/podman/podman.sock`);
+  });
+
+  describe('on macOS (process.platform stubbed)', () => {
+    const real = Object.getOwnPropertyDescriptor(process, 'platform')!;
+    const onDarwin = async <T>(fn: () => Promise<T>): Promise<T> => {
+      Object.defineProperty(process, 'platform', { ...real, value: 'darwin' });
+      try {
+        return await fn();
+      } finally {
+        Object.defineProperty(process, 'platform', real);
+      }
+    };
+    const inspect = "podman machine inspect --format $'{{.ConnectionInfo.PodmanSocket.Path}}'";
+
+    test('Podman: the socket path comes from podman machine inspect (first line)', async () => {
+      const { ctx, executor } = ctxWith({ HOME: '/Users/ann' }, [pathRule(['podman']), [inspect, { stdout: '/var/folders/x/podman-machine-default-api.sock\nextra\n' }]]);
+      const e = await onDarwin(() => detectEngine(ctx));
+      assert.equal(e.dockerHost, 'unix:///var/folders/x/podman-machine-default-api.sock');
+      assert.ok(executor.calls.includes(inspect), executor.calls.join('\n'));
+    });
+
+    test('Podman: when inspect fails, the default machine socket under the task\'s HOME', async () => {
+      const { ctx } = ctxWith({ HOME: '/Users/ann' }, [pathRule(['podman']), [inspect, { code: 125, stdout: '/not/this.sock\n' }]]);
+      const e = await onDarwin(() => detectEngine(ctx));
+      assert.equal(e.dockerSock, '/Users/ann/.local/share/containers/podman/machine/podman.sock');
+    });
+
+    test('no podman machine is asked about for Docker, nor without a podman CLI', async () => {
+      const docker = ctxWith({ HOME: '/Users/ann' }, [pathRule(['docker', 'podman']), ['docker --version', { stdout: 'Docker version 28' }]]);
+      await onDarwin(() => detectEngine(docker.ctx));
+      const viaDocker = ctxWith({ HOME: '/Users/ann', CONTAINER_ENGINE: 'podman' }, [pathRule(['docker'])]);
+      const e = await onDarwin(() => detectEngine(viaDocker.ctx));
+      assert.equal(e.dockerSock, '/Users/ann/.local/share/containers/podman/machine/podman.sock');
+      for (const x of [docker.executor, viaDocker.executor]) assert.ok(!x.calls.some((c) => c.startsWith('podman machine')), x.calls.join('\n'));
+    });
+  });
+
+  test('pingEngine: blank output is not a version; an engine that says nothing gets no empty parentheses', async () => {
+    const blank = ctxWith({}, [pathRule(['docker']), ['docker --version', { stdout: 'Docker version 28' }], ['docker version', { stdout: '  \n' }]]);
+    await assert.rejects(pingEngine(await detectEngine(blank.ctx)), UserError);
+    const silent = ctxWith({}, [pathRule(['docker']), ['docker --version', { stdout: 'Docker version 28' }], ['docker version', { code: 1 }]]);
+    await assert.rejects(pingEngine(await detectEngine(silent.ctx)), (err: Error) => {
+      assert.match(err.message, /^docker does not answer at the default Docker socket: start it with/);
+      return true;
+    });
+  });
+
   test('useEngine points later commands at Podman (and removes a stale DOCKER_SOCK for Docker)', async () => {
     const { ctx, executor } = ctxWith({ CONTAINER_ENGINE: 'podman', XDG_RUNTIME_DIR: '/x', DOCKER_SOCK: '/stale' }, [pathRule(['podman']), ['podman version', { stdout: '4.3.1' }]]);
     await useEngine(ctx);
@@ -199,7 +258,8 @@ function doctor(env: NodeJS.ProcessEnv) {
   const home = mkdtempSync(join(work, 'home-'));
   const r = spawnSync(tsx, [doctorScript, '--no-smoke'], {
     cwd: KIT_ROOT,
-    env: { HOME: home, OPENSHELL_DEV_KUBECONFIG: join(home, 'kc.yaml'), CI: 'true', ...env },
+    // Every setting pinned: the kit's .env never reaches the doctor.
+    env: pinSettings({ HOME: home, OPENSHELL_DEV_KUBECONFIG: join(home, 'kc.yaml'), CI: 'true', ...env }),
     encoding: 'utf8',
     timeout: 60_000,
   });

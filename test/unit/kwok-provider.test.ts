@@ -11,8 +11,10 @@ import { loadSettings, SettingsError } from '../../scripts/lib/settings.ts';
 import { history } from '../../scripts/lib/sh.ts';
 import { createContext, UserError } from '../../scripts/lib/task.ts';
 import { createLogger } from '../../scripts/lib/log.ts';
+import { noDotenvRoot } from '../support/settings-env.ts';
 
 const def = { name: 'kwok', summary: '', main: async () => {} };
+const NO_DOTENV = noDotenvRoot();
 let work = '';
 let bin = '';
 let env: NodeJS.ProcessEnv = {};
@@ -40,19 +42,19 @@ after(() => rmSync(work, { recursive: true, force: true }));
 const quiet = () => createLogger({ env: { CI: 'true' }, write: () => {} });
 
 test('OPENSHELL_DEV_KUBE_BIN_DIR defaults to the directory of kube-apiserver on PATH, and is validated', () => {
-  assert.equal(kubeBinDir(loadSettings({ env }), env), bin);
-  assert.equal(kubeBinDir(loadSettings({ env }), { PATH: '/nonexistent' }), undefined);
-  assert.throws(() => kubeBinDir(loadSettings({ env: { ...env, OPENSHELL_DEV_KUBE_BIN_DIR: work } }), env), (e: Error) => e instanceof SettingsError && /OPENSHELL_DEV_KUBE_BIN_DIR="[^"]+" is not valid/.test(e.message));
+  assert.equal(kubeBinDir(loadSettings({ env, root: NO_DOTENV }), env), bin);
+  assert.equal(kubeBinDir(loadSettings({ env, root: NO_DOTENV }), { PATH: '/nonexistent' }), undefined);
+  assert.throws(() => kubeBinDir(loadSettings({ env: { ...env, OPENSHELL_DEV_KUBE_BIN_DIR: work }, root: NO_DOTENV }), env), (e: Error) => e instanceof SettingsError && /OPENSHELL_DEV_KUBE_BIN_DIR="[^"]+" is not valid/.test(e.message));
 });
 
 test('create without kube binaries names the setting', async () => {
   const e = { ...env, PATH: '/nonexistent' };
-  const ctx = createContext(def, { argv: ['--dry-run'], env: e, settings: loadSettings({ env: e }), log: quiet() });
+  const ctx = createContext(def, { argv: ['--dry-run'], env: e, settings: loadSettings({ env: e, root: NO_DOTENV }), log: quiet() });
   await assert.rejects(kwokProvider.create(ctx), (err: Error) => err instanceof UserError && /OPENSHELL_DEV_KUBE_BIN_DIR/.test(err.message));
 });
 
 test('create runs kwokctl on local binaries, never touching ~/.kube/config, then applies the nodes', async () => {
-  const ctx = createContext(def, { argv: ['--dry-run'], env, settings: loadSettings({ env }), log: quiet() });
+  const ctx = createContext(def, { argv: ['--dry-run'], env, settings: loadSettings({ env, root: NO_DOTENV }), log: quiet() });
   assert.equal((await kwokProvider.state(ctx)).exists, false);
   await kwokProvider.create(ctx);
   const [create, apply] = history;
@@ -82,13 +84,13 @@ test('create runs kwokctl on local binaries, never touching ~/.kube/config, then
 });
 
 test('delete of an absent cluster runs nothing', async () => {
-  const ctx = createContext(def, { argv: [], env, settings: loadSettings({ env }), log: quiet() });
+  const ctx = createContext(def, { argv: [], env, settings: loadSettings({ env, root: NO_DOTENV }), log: quiet() });
   await kwokProvider.delete(ctx);
   assert.deepEqual(history, []);
 });
 
 test('registry endpoints and node shape', () => {
-  const s = loadSettings({ env });
+  const s = loadSettings({ env, root: NO_DOTENV });
   const ctx = createContext(def, { argv: [], env, settings: s, log: quiet() });
   assert.deepEqual(kwokProvider.registry(ctx), { host: 'localhost:1', cluster: 'openshell-registry:5000' });
   const [server] = kwokNodes(s) as Array<{ status: { allocatable: Record<string, string> }; metadata: { annotations: Record<string, string> } }>;
