@@ -5,7 +5,7 @@
 // cargo, and the agent-sandbox fixture manifest instead of the download.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { parse } from 'yaml';
@@ -63,6 +63,10 @@ after(async () => {
 test('the recipe\'s run steps pass in order on the test bed (kwok provider; stand-in binaries for sync)', { skip, timeout: 600_000 }, async () => {
   // The kit as a checkout in CI: a copy (its own .build/), pushing to a registry of the test's own.
   const kit = kitCopy();
+  // Its node packages are the checkout's (linked), already installed: the deps step has nothing to do.
+  if (!existsSync(join(kit, 'package-lock.json'))) cpSync(join(KIT_ROOT, 'package-lock.json'), join(kit, 'package-lock.json'));
+  const installed = statSync(join(KIT_ROOT, 'node_modules', '.package-lock.json')).mtime;
+  for (const f of ['package.json', 'package-lock.json']) utimesSync(join(kit, f), new Date(installed.getTime() - 1000), new Date(installed.getTime() - 1000));
   registry = await startPrivateRegistry(join(home, 'registry'));
   const env = kwokTaskEnv(home, uniqueName('e2e-ci'), {
     OPENSHELL_DEV_KUBECONFIG: undefined, // the recipe reads the default, ~/.kube/k3d-openshell-dev.yaml
