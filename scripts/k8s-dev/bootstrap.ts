@@ -18,7 +18,7 @@ import {
 } from '../lib/bootstrap.ts';
 import { call, connect, getOrUndefined, serverVersion, waitFor, type Kube } from '../lib/kube.ts';
 import { $w } from '../lib/sh.ts';
-import { ensureNamespace } from '../lib/cluster.ts';
+import { apply, ensureNamespace } from '../lib/cluster.ts';
 import { providerFor } from '../lib/providers/index.ts';
 import { gatewaySelector, releaseStatus } from '../lib/release.ts';
 import { registryProblem, tagDigest } from '../lib/registry.ts';
@@ -87,17 +87,8 @@ async function readRecord(kube: Kube, namespace: string): Promise<BootstrapRecor
   return recordFromData(cm?.data);
 }
 
-async function writeRecord(kube: Kube, namespace: string, record: BootstrapRecord): Promise<void> {
-  const body = {
-    metadata: { name: STATE_CONFIGMAP, namespace, labels: { 'app.kubernetes.io/managed-by': MANAGED_BY } },
-    data: { ...record },
-  };
-  const existing = await getOrUndefined('read the bootstrap record', kube.core.readNamespacedConfigMap({ name: STATE_CONFIGMAP, namespace }), kube.timeoutMs);
-  if (existing) {
-    await call('update the bootstrap record', kube.core.replaceNamespacedConfigMap({ name: STATE_CONFIGMAP, namespace, body }), kube.timeoutMs);
-  } else {
-    await call('create the bootstrap record', kube.core.createNamespacedConfigMap({ namespace, body }), kube.timeoutMs);
-  }
+function recordObject(namespace: string, record: BootstrapRecord) {
+  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: STATE_CONFIGMAP, namespace, labels: { 'app.kubernetes.io/managed-by': MANAGED_BY } }, data: { ...record } };
 }
 
 /** The settings that differ from values.dev.yaml's, as helm flags. */
@@ -165,10 +156,8 @@ export const bootstrap: TaskDefinition = {
         if (chartSame && !force) await $w({ timeout: '60s' })`kubectl ${kc} rollout restart ${g.kind!.toLowerCase()}/${g.metadata!.name} -n ${s.namespace}`;
         await waitForRollout(ctx, kube, g.kind!, s.namespace, g.metadata!.name!);
       }
-      if (!ctx.dryRun) {
-        const after = await releaseStatus(ctx);
-        await writeRecord(kube, s.namespace, { ...wanted, revision: after?.revision ?? '' });
-      }
+      const after = ctx.dryRun ? undefined : await releaseStatus(ctx);
+      await apply(ctx, recordObject(s.namespace, { ...wanted, revision: after?.revision ?? '' }));
     }
 
     // Report

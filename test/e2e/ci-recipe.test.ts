@@ -5,12 +5,26 @@
 // cargo, and the agent-sandbox fixture manifest instead of the download.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { parse } from 'yaml';
-import { fixtureBinary, forceDown, KIT_ROOT, kwokTaskEnv, missingBusybox, processesMentioning, rmTree, tempDir, uniqueName } from '../support/e2e.ts';
-import { missingDocker, missingRegistry, missingTools } from '../support/requires.ts';
+import {
+  fixtureBinary,
+  forceDown,
+  KIT_ROOT,
+  kitCopy,
+  kwokTaskEnv,
+  missingBusybox,
+  missingPrivateRegistry,
+  processesMentioning,
+  rmTree,
+  startPrivateRegistry,
+  tempDir,
+  uniqueName,
+  type PrivateRegistry,
+} from '../support/e2e.ts';
+import { missingDocker, missingTools } from '../support/requires.ts';
 
 interface Step {
   uses?: string;
@@ -37,16 +51,28 @@ test('the recipe: checkout, mise, up, sync, bootstrap, status --json, a test ste
 });
 
 const skip =
-  missingTools('mise', 'kwokctl', 'kwok', 'etcd', 'kubectl', 'helm', 'kube-apiserver') || missingDocker() || missingBusybox() || (await missingRegistry('localhost:5000'));
+  missingTools('mise', 'kwokctl', 'kwok', 'etcd', 'kubectl', 'helm', 'kube-apiserver') || missingDocker() || missingBusybox() || missingPrivateRegistry();
 
 const home = tempDir('ci-recipe');
-after(() => rmTree(home));
+let registry: PrivateRegistry | undefined;
+after(async () => {
+  await registry?.stop();
+  rmTree(home);
+});
 
 test('the recipe\'s run steps pass in order on the test bed (kwok provider; stand-in binaries for sync)', { skip, timeout: 600_000 }, async () => {
+  // The kit as a checkout in CI: a copy (its own .build/), pushing to a registry of the test's own.
+  const kit = kitCopy();
+  // Its node packages are the checkout's (linked), already installed: the deps step has nothing to do.
+  if (!existsSync(join(kit, 'package-lock.json'))) cpSync(join(KIT_ROOT, 'package-lock.json'), join(kit, 'package-lock.json'));
+  const installed = statSync(join(KIT_ROOT, 'node_modules', '.package-lock.json')).mtime;
+  for (const f of ['package.json', 'package-lock.json']) utimesSync(join(kit, f), new Date(installed.getTime() - 1000), new Date(installed.getTime() - 1000));
+  registry = await startPrivateRegistry(join(home, 'registry'));
   const env = kwokTaskEnv(home, uniqueName('e2e-ci'), {
     OPENSHELL_DEV_KUBECONFIG: undefined, // the recipe reads the default, ~/.kube/k3d-openshell-dev.yaml
+    OPENSHELL_DEV_REGISTRY_PORT: String(registry.port),
     RUNNER_TEMP: home,
-    MISE_TRUSTED_CONFIG_PATHS: KIT_ROOT,
+    MISE_TRUSTED_CONFIG_PATHS: kit,
     MISE_OFFLINE: '1',
     MISE_TASK_RUN_AUTO_INSTALL: '0',
     MISE_YES: '1',
@@ -59,7 +85,7 @@ test('the recipe\'s run steps pass in order on the test bed (kwok provider; stan
       if (failed && step.if !== 'always()') continue;
       const script = step.run!.replace(/(mise run k8s:dev:sync)\b/, `$1 ${standIns}`);
       // GitHub's default shell for run steps: bash -e.
-      const r = spawnSync('bash', ['-e', '-c', script], { cwd: KIT_ROOT, env, encoding: 'utf8', timeout: 300_000 });
+      const r = spawnSync('bash', ['-e', '-c', script], { cwd: kit, env, encoding: 'utf8', timeout: 300_000 });
       ran.push(`$ ${script.trim()}\n→ exit ${r.status}\n${(r.stdout + r.stderr).trim().split('\n').slice(-15).join('\n')}`);
       if (r.status !== 0) failed = true;
       assert.equal(r.status, 0, ran.join('\n\n'));

@@ -21,26 +21,34 @@ import {
   kubectlOk,
   kwokTaskEnv,
   missingBusybox,
+  missingPrivateRegistry,
   processesMentioning,
   rmTree,
   runTask,
+  startPrivateRegistry,
   TSX,
   tempDir,
   uniqueName,
   waitUntil,
+  type PrivateRegistry,
 } from '../support/e2e.ts';
-import { missingDocker, missingRegistry, missingTools } from '../support/requires.ts';
+import { missingDocker, missingTools } from '../support/requires.ts';
 
 const skip =
-  missingTools('skaffold', 'kwokctl', 'kwok', 'etcd', 'kubectl', 'helm', 'kube-apiserver') || missingDocker() || missingBusybox() || (await missingRegistry('localhost:5000'));
+  missingTools('skaffold', 'kwokctl', 'kwok', 'etcd', 'kubectl', 'helm', 'kube-apiserver') || missingDocker() || missingBusybox() || missingPrivateRegistry();
 
 const home = tempDir('watch');
 const env = kwokTaskEnv(home, uniqueName('e2e-watch'), { SKAFFOLD_UPDATE_CHECK: 'false' });
 const kc = env.OPENSHELL_DEV_KUBECONFIG!;
 const kit = join(home, 'kit');
+let registry: PrivateRegistry | undefined;
+let host = '';
 
 before(async () => {
   if (skip) return;
+  registry = await startPrivateRegistry(join(home, 'registry'));
+  env.OPENSHELL_DEV_REGISTRY_PORT = String(registry.port);
+  host = registry.host;
   const up = await runTask('up', [], env, { timeoutMs: 180_000 });
   assert.equal(up.code, 0, describeRun(up));
   kubectlOk(kc, ['apply', '--server-side', '-f', '-'], readFileSync(FIXTURE_MANIFEST, 'utf8'));
@@ -56,6 +64,7 @@ before(async () => {
 });
 after(async () => {
   if (!skip) await forceDown(env);
+  await registry?.stop();
   rmTree(home);
 });
 
@@ -71,18 +80,18 @@ test('watch: skaffold dev deploys the dev images, a binary change rolls out, Ctr
   child.stderr.on('data', (d: Buffer) => (out += d));
   const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
   try {
-    // First deploy: the gateway runs the image skaffold pushed to localhost:5000/openshell-gateway.
-    await waitUntil('the first deploy', 300_000, () => gatewayImage().startsWith('localhost:5000/openshell-gateway:') && /Deployments stabilized|Press Ctrl\+C to exit|Watching for changes/.test(out), 1000);
+    // First deploy: the gateway runs the image skaffold pushed to <registry>/openshell-gateway (sync's repository).
+    await waitUntil('the first deploy', 300_000, () => gatewayImage().startsWith(`${host}/openshell-gateway:`) && /Deployments stabilized|Press Ctrl\+C to exit|Watching for changes/.test(out), 1000);
     const first = gatewayImage();
     const tag = first.split(':').pop()!;
-    const head = await fetch(`http://localhost:5000/v2/openshell-gateway/manifests/${tag}`, { method: 'HEAD', headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json' } });
+    const head = await fetch(`http://${host}/v2/openshell-gateway/manifests/${tag}`, { method: 'HEAD', headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json' } });
     assert.equal(head.status, 200, `the tag skaffold deployed is in sync's repository\n${out.slice(-3000)}`);
 
     // A source change: the staged gateway binary changes; skaffold rebuilds, pushes, upgrades.
     appendFileSync(join(kit, '.build', 'bin', 'openshell-server'), Buffer.from('changed'));
     await waitUntil('the rollout of the rebuilt gateway', 300_000, () => {
       const now = gatewayImage();
-      return now !== first && now.startsWith('localhost:5000/openshell-gateway:');
+      return now !== first && now.startsWith(`${host}/openshell-gateway:`);
     }, 1000);
   } catch (err) {
     throw new Error(`${(err as Error).message}\n--- watch output ---\n${out.slice(-4000)}`);

@@ -31,7 +31,7 @@ let kitCopyDir: string | undefined;
 export function kitCopy(): string {
   if (kitCopyDir !== undefined) return kitCopyDir;
   const dir = mkdtempSync(join(tmpdir(), 'openshell-e2e-kit-'));
-  for (const entry of ['scripts', 'deploy', 'tasks', 'package.json', 'tsconfig.json', 'skaffold.yaml', 'mise.toml', '.dockerignore']) {
+  for (const entry of ['scripts', 'deploy', 'tasks', 'package.json', 'tsconfig.json', 'skaffold.yaml', 'skaffold', 'mise.toml', '.dockerignore']) {
     if (existsSync(join(KIT_ROOT, entry))) cpSync(join(KIT_ROOT, entry), join(dir, entry), { recursive: true });
   }
   symlinkSync(join(KIT_ROOT, 'node_modules'), join(dir, 'node_modules'));

@@ -198,13 +198,13 @@ describe('detectEngine', { skip: linuxOnly }, () => {
         Object.defineProperty(process, 'platform', real);
       }
     };
-    const inspect = 'podman machine inspect --format'; // zx quotes the Go template after it
+    const inspect = "podman machine inspect --format $'{{.ConnectionInfo.PodmanSocket.Path}}'";
 
     test('Podman: the socket path comes from podman machine inspect (first line)', async () => {
       const { ctx, executor } = ctxWith({ HOME: '/Users/ann' }, [pathRule(['podman']), [inspect, { stdout: '/var/folders/x/podman-machine-default-api.sock\nextra\n' }]]);
       const e = await onDarwin(() => detectEngine(ctx));
       assert.equal(e.dockerHost, 'unix:///var/folders/x/podman-machine-default-api.sock');
-      assert.ok(executor.calls.some((c) => c.startsWith(inspect) && c.includes('{{.ConnectionInfo.PodmanSocket.Path}}')), executor.calls.join('\n'));
+      assert.ok(executor.calls.includes(inspect), executor.calls.join('\n'));
     });
 
     test('Podman: when inspect fails, the default machine socket under the task\'s HOME', async () => {

@@ -151,6 +151,13 @@ describe('up', () => {
       apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     });
     after(() => server.close());
+    // The kit writes with `kubectl apply --server-side -f -`: stored where the fake API server reads.
+    const serverSideApply: Rules[number] = [/ apply --server-side /, (ran) => {
+      const obj = parse(ran.input) as { metadata: { name: string } };
+      writes.push(`APPLY ${obj.metadata.name}`);
+      configMaps.set(obj.metadata.name, { ...obj, metadata: { ...obj.metadata, resourceVersion: '1' } });
+      return {};
+    }];
 
     test('does not create; writes its own kubeconfig, waits for nodes, advertises the registry; a re-run changes nothing', async () => {
       const env = baseEnv({ OPENSHELL_DEV_TIMEOUT: '5' });
@@ -170,13 +177,14 @@ current-context: k3d-openshell-dev
       const rules: Rules = [
         ['k3d cluster list -o json', { stdout: JSON.stringify([{ name: 'openshell-dev', serversCount: 1, serversRunning: 1, agentsCount: 1, agentsRunning: 1 }]) }],
         ['k3d kubeconfig get openshell-dev', { stdout: kubeconfig }],
+        serverSideApply,
       ];
       const first = ctxFor(up, env, rules);
       assert.equal(await up.main(first.ctx), 0, first.log.lines.join('\n'));
       assert.deepEqual(ran(first.executor.calls, 'k3d cluster create'), []);
       assert.deepEqual(ran(first.executor.calls, 'k3d cluster start'), []);
       assert.equal(readFileSync(env.OPENSHELL_DEV_KUBECONFIG!, 'utf8'), kubeconfig);
-      assert.deepEqual(writes, ['POST local-registry-hosting']);
+      assert.deepEqual(writes, ['APPLY local-registry-hosting']);
       const hosting = parse((configMaps.get('local-registry-hosting') as { data: Record<string, string> }).data['localRegistryHosting.v1']!) as Record<string, string>;
       assert.equal(hosting.host, `localhost:${registryPort}`);
       assert.equal(hosting.hostFromClusterNetwork, 'openshell-registry:5000');
@@ -184,7 +192,7 @@ current-context: k3d-openshell-dev
 
       const second = ctxFor(up, env, rules);
       assert.equal(await up.main(second.ctx), 0);
-      assert.deepEqual(writes, ['POST local-registry-hosting'], 'no second write');
+      assert.deepEqual(writes, ['APPLY local-registry-hosting'], 'no second write');
       assert.ok(!second.log.lines.some((l) => /kubeconfig (created|updated)/.test(l)));
       assert.deepEqual(history.filter((c) => c.write).map((c) => c.cmd), []);
     });
@@ -197,6 +205,7 @@ current-context: k3d-openshell-dev
       const { ctx, log } = ctxFor(up, env, [
         ['kubectl version -o json', { stdout: '{"serverVersion":{"gitVersion":"v1.36.3"}}' }],
         ['kubectl config view --minify --flatten --raw', { stdout: kubeconfig }],
+        serverSideApply,
       ]);
       assert.equal(await up.main(ctx), 0, log.lines.join('\n'));
       assert.deepEqual(writes, [], 'nothing written to a cluster the kit did not configure');
