@@ -86,7 +86,9 @@ interface Edit {
 
 function applyEdits(text: string, edits: Edit[]): string {
   let out = text;
-  for (const e of [...edits].sort((a, b) => b.start - a.start)) out = out.slice(0, e.start) + e.text + out.slice(e.end);
+  // From the end backwards; insertions at one position end up in the order they were made.
+  const order = edits.map((e, i) => ({ e, i })).sort((a, b) => b.e.start - a.e.start || b.i - a.i);
+  for (const { e } of order) out = out.slice(0, e.start) + e.text + out.slice(e.end);
   return out;
 }
 
@@ -212,7 +214,8 @@ function mergeEdits(text: string, doc: Document, src: Document, names: KubeNames
     else if (last === undefined && whole) edits.push({ start: whole[0], end: whole[1], text: `{${newPairs.join(', ')}}` });
     else return undefined;
   }
-  if (tail !== '') edits.push({ start: text.length, end: text.length, text: (text === '' || text.endsWith('\n') ? '' : '\n') + tail });
+  const endsInNewline = text === '' || text.endsWith('\n') || edits.some((e) => e.start === text.length && e.text.endsWith('\n'));
+  if (tail !== '') edits.push({ start: text.length, end: text.length, text: (endsInNewline ? '' : '\n') + tail });
   return edits;
 }
 

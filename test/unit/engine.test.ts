@@ -131,9 +131,10 @@ describe('detectEngine', { skip: linuxOnly }, () => {
     assert.deepEqual(executor.calls.filter((c) => !c.startsWith('command ')), ['docker --version']);
   });
 
-  test('only podman on PATH: Podman through its own CLI', async () => {
-    const { ctx } = ctxWith({}, [pathRule(['podman'])]);
+  test('only podman on PATH: Podman through its own CLI (no podman machine outside macOS)', async () => {
+    const { ctx, executor } = ctxWith({}, [pathRule(['podman'])]);
     const e = await detectEngine(ctx);
+    assert.ok(!executor.calls.some((c) => c.startsWith('podman machine')), executor.calls.join('\n'));
     assert.equal(e.name, 'podman');
     assert.equal(e.cli, 'podman');
     assert.match(e.reason, /no docker/);
@@ -201,7 +202,7 @@ describe('detectEngine', { skip: linuxOnly }, () => {
     const inspect = "podman machine inspect --format $'{{.ConnectionInfo.PodmanSocket.Path}}'";
 
     test('Podman: the socket path comes from podman machine inspect (first line)', async () => {
-      const { ctx, executor } = ctxWith({ HOME: '/Users/ann' }, [pathRule(['podman']), [inspect, { stdout: '/var/folders/x/podman-machine-default-api.sock\nextra\n' }]]);
+      const { ctx, executor } = ctxWith({ HOME: '/Users/ann' }, [pathRule(['podman']), [inspect, { stdout: '  /var/folders/x/podman-machine-default-api.sock\nextra\n' }]]);
       const e = await onDarwin(() => detectEngine(ctx));
       assert.equal(e.dockerHost, 'unix:///var/folders/x/podman-machine-default-api.sock');
       assert.ok(executor.calls.includes(inspect), executor.calls.join('\n'));

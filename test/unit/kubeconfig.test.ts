@@ -301,6 +301,7 @@ describe('files', () => {
     const r = mergeIntoUser({ ours, names, env: {}, home, ownFile: join(home, 'own.yaml') });
     assert.deepEqual(r, { file, change: 'updated', backup: file + BACKUP_SUFFIX });
     assert.equal(readFileSync(file + BACKUP_SUFFIX, 'utf8'), user);
+    assert.equal(statSync(file + BACKUP_SUFFIX).mode & 0o777, 0o600, 'the backup holds credentials: owner only');
     assert.equal(statSync(file).mode & 0o777, 0o640, 'the file keeps its mode');
     const merged = readFileSync(file, 'utf8');
     rmSync(file + BACKUP_SUFFIX);
@@ -377,11 +378,42 @@ describe('files', () => {
       { file: c, change: 'removed', backup: c + BACKUP_SUFFIX },
     ]);
     assert.equal(readFileSync(a, 'utf8'), user);
+    assert.equal(readFileSync(a + BACKUP_SUFFIX, 'utf8'), mergeText(user, ours, names), 'the backup is the file before the removal');
     assert.equal(readFileSync(b, 'utf8'), user);
     assert.equal(hasOurEntries(readFileSync(c, 'utf8'), names), false);
     assert.equal(existsSync(b + BACKUP_SUFFIX), false);
     assert.equal(existsSync(missing), false);
     assert.deepEqual(removeFromUser({ names, env, home: d }), [], 'idempotent');
+  });
+
+  test('a failed rename leaves no temporary file behind', () => {
+    const d = freshDir();
+    const target = join(d, 'config');
+    mkdirSync(target);
+    writeFileSync(join(target, 'inside'), 'x');
+    assert.throws(() => atomicWrite(target, ours));
+    assert.deepEqual(readdirSync(d), ['config']);
+  });
+
+  test('a current-context with no value, or spaces after it, is filled in place', () => {
+    for (const line of ['current-context:\n', 'current-context:   \n', 'current-context: null\n', 'current-context: ~\n']) {
+      const text = `apiVersion: v1\nkind: Config\n${line}preferences: {}\n`;
+      const merged = mergeText(text, ours, names);
+      assert.equal(load(merged)['current-context'], 'k3d-openshell-dev', line);
+      assert.ok(merged.includes('current-context: k3d-openshell-dev\npreferences: {}\n'), merged);
+      assert.ok(merged.startsWith('apiVersion: v1\nkind: Config\n'), merged);
+    }
+  });
+
+  test('a file without a final newline: ours go on lines of their own', () => {
+    const text = 'apiVersion: v1\nkind: Config\nclusters:\n- name: a\n  cluster: {server: "https://a"}';
+    const merged = mergeText(text, ours, names);
+    assert.ok(merged.startsWith(text + '\n'), merged);
+    assert.deepEqual(namesOf(load(merged).clusters), ['a', 'k3d-openshell-dev']);
+    assert.ok(merged.includes('"https://a"}\n- cluster:'), merged);
+    assert.doesNotMatch(merged, /\n\n/, 'no blank line');
+    // Removal keeps every byte of the original; only the sections we added stay, empty.
+    assert.equal(removeText(merged, names), text + '\nusers:\ncontexts:\n');
   });
 
   test('atomicWrite and writeOwnFile leave no temp files and keep modes', () => {

@@ -363,6 +363,8 @@ describe('hot-swap: every outcome', () => {
     assert.deepEqual([a.out.status, a.out.detail, a.calls.length], ['failed', 'cannot read the container\'s mounts: error from: exec', 1]);
     const b = await swap([[/cat \/proc\/self\/mounts/, { code: 126, stdout: 'only stdout\n' }]]);
     assert.equal(b.out.detail, 'cannot read the container\'s mounts: only stdout');
+    const indented = await swap([[/cat \/proc\/self\/mounts/, { code: 1, stderr: 'error:\n    indented cause' }]]);
+    assert.equal(indented.out.detail, 'cannot read the container\'s mounts: indented cause');
     const c = await swap([[/cat \/proc\/self\/mounts/, { code: 7 }]]);
     assert.equal(c.out.detail, 'cannot read the container\'s mounts: exit 7');
   });
@@ -449,6 +451,14 @@ describe('mount table, pod list, version: the edges', () => {
             },
           },
           { metadata: { name: 'y', namespace: 'ns' }, status: { phase: 'Running' }, spec: { containers: [{ name: 'main' }, { name: 'side' }] } },
+          {
+            metadata: { name: 'z', namespace: 'ns' },
+            status: { phase: 'Running' },
+            spec: {
+              containers: [{ name: 'agent' }],
+              volumes: [{ name: 'data', image: { reference: 'data:1', pullPolicy: 'Never' } }, { name: 'openshell-supervisor-bin', image: { reference: 'sup:2', pullPolicy: 'Always' } }],
+            },
+          },
         ],
       }),
     );
@@ -457,6 +467,7 @@ describe('mount table, pod list, version: the edges', () => {
       [
         ['x', 'agent', 'init-container', 'sup:1', 'Always'],
         ['y', 'main', undefined, undefined, undefined],
+        ['z', 'agent', 'image-volume', 'sup:2', 'Always'],
       ],
     );
   });
@@ -493,7 +504,9 @@ describe('mount table, pod list, version: the edges', () => {
     assert.deepEqual(iv.containers[1]!.volumeMounts!.map((m) => m.name), ['data', 'openshell-supervisor-bin']);
     assert.deepEqual(iv.containers[1]!.securityContext, { readOnlyRootFilesystem: true, runAsUser: 0 });
     assert.equal(iv.containers[0]!.command, undefined, 'the sidecar is not the agent');
-    assert.equal('initContainers' in applySideload({ containers: [{ name: 'agent', image: 'a' }] }, 'image-volume', IMG), false);
+    const bare = applySideload({ containers: [{ name: 'agent', image: 'a' }] }, 'image-volume', IMG);
+    assert.equal('initContainers' in bare, false);
+    assert.deepEqual(bare.containers[0]!.volumeMounts, [{ name: 'openshell-supervisor-bin', mountPath: '/opt/openshell/bin', readOnly: true }]);
     assert.deepEqual(applySideload({ containers: [] }, 'init-container', IMG).volumes!.map((v) => v.name), ['openshell-supervisor-bin']);
     assert.deepEqual(sideloadFragments('image-volume', IMG).agent, {
       command: ['/opt/openshell/bin/openshell-sandbox'],
