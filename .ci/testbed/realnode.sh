@@ -73,7 +73,13 @@ fi
 controller="$as_bin/agent-sandbox-controller"
 [[ -x "$controller" ]] || die "$controller is missing: .ci/tools/build.sh agent-sandbox builds it"
 file -L "$controller" | grep -q 'statically linked' || die "$controller is not static: it cannot run in a FROM scratch image"
-as_tag="$AGENT_SANDBOX_VERSION-$(sha256sum "$controller" | cut -c1-12)"
+# The controller writes its webhook serving certificates under /tmp, as its own user.
+as_dockerfile='FROM scratch
+COPY --chown=65532:65532 tmp /tmp
+COPY agent-sandbox-controller /agent-sandbox-controller
+USER 65532:65532
+ENTRYPOINT ["/agent-sandbox-controller"]'
+as_tag="$AGENT_SANDBOX_VERSION-$( (cat "$controller"; echo "$as_dockerfile") | sha256sum | cut -c1-12)"
 as_repo=openshell-testbed/agent-sandbox-controller
 if in_registry "$as_repo" "$as_tag"; then
   log "agent-sandbox controller image cached: $REGISTRY/$as_repo:$as_tag"
@@ -81,9 +87,8 @@ else
   ctx="$(mktemp -d)"
   trap 'rm -rf "$ctx"' EXIT
   cp "$controller" "$ctx/agent-sandbox-controller"
-  # The controller writes its webhook serving certs under /tmp.
-  mkdir -p "$ctx/tmp" && chmod 1777 "$ctx/tmp"
-  printf 'FROM scratch\nCOPY tmp /tmp\nCOPY agent-sandbox-controller /agent-sandbox-controller\nUSER 65532:65532\nENTRYPOINT ["/agent-sandbox-controller"]\n' >"$ctx/Dockerfile"
+  mkdir -p "$ctx/tmp"
+  echo "$as_dockerfile" >"$ctx/Dockerfile"
   build_push "$as_repo" "$as_tag" "$ctx"
   rm -rf "$ctx"
   trap - EXIT
