@@ -44,7 +44,7 @@ const clusterSkip = missingTools('kwokctl', 'kwok', 'etcd', 'kubectl', 'helm', '
 const dockerSkip = missingDocker() || missingBusybox();
 const imageArgs = dockerSkip ? ['--skip-image-check'] : [];
 
-describe('faults on a kwok cluster with a private registry', { skip: clusterSkip }, () => {
+describe('faults on a kwok cluster with a private registry (stand-in agent-sandbox: kwok runs no controller)', { skip: clusterSkip }, () => {
   const cluster = uniqueName('e2e-faults');
   let home = '';
   let env: NodeJS.ProcessEnv = {};
