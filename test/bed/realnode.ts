@@ -81,6 +81,8 @@ const OWNER_FILE = '/run/openshell-realnode.owner';
 // (Not /run/containerd: its s/ holds the shim sockets of every containerd on the host, dockerd's too.)
 const HOST_DIRS = ['/var/lib/kubelet', '/var/lib/cni', '/var/log/containers', '/var/log/pods', '/opt/containerd', '/etc/cni', '/opt/cni', '/run/netns'];
 const SERVICE_IP = '10.96.0.1';
+/** Fixed paths only a kubelet writes to. */
+const KUBELET_PATHS = ['/var/lib/kubelet', '/var/log/pods', '/var/log/containers'];
 
 export class RealNodeError extends Error {}
 
@@ -889,8 +891,12 @@ state = '${s.runDir}/containerd'
     for (const link of ourLogLinks(this.dir)) rmSync(link, { force: true });
     // The kubelet's device-plugin socket cannot be moved from /var/lib/kubelet.
     rmSync('/var/lib/kubelet/device-plugins/kubelet.sock', { force: true });
-    // Host directories the node created, unless something else has put a file there meanwhile.
-    for (const d of s.createdHostDirs) if (existsSync(d) && !holdsFiles(d)) rmSync(d, { recursive: true, force: true });
+    // Host directories the node created, unless something else has put a file there meanwhile. Only a
+    // kubelet writes to its own fixed paths, and one real node runs per host: those go whole (before 1.30
+    // the kubelet cannot move its pod logs out of /var/log/pods).
+    for (const d of s.createdHostDirs) {
+      if (existsSync(d) && (KUBELET_PATHS.includes(d) || !holdsFiles(d))) rmSync(d, { recursive: true, force: true });
+    }
     // Keep the logs for a post-mortem; everything else in the state directory goes.
     for (const f of readdirSync(this.dir)) if (f !== 'logs') rmSync(join(this.dir, f), { recursive: true, force: true });
     if (existsSync(OWNER_FILE) && readFileSync(OWNER_FILE, 'utf8').trim() === this.dir) unlinkSync(OWNER_FILE);
