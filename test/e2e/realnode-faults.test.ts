@@ -114,8 +114,11 @@ describe('faults on a real node', { skip }, () => {
     const bins = join(home, 'bin');
     const sync = await runTask('sync', ['--gateway-bin', fixtureBinary(bins, 'openshell-server'), '--supervisor-bin', fixtureBinary(bins, 'openshell-sandbox')], env, { timeoutMs: 200_000 });
     assert.equal(sync.code, 0, describeRun(sync));
+    // A fresh gateway pod (the first test's pod may have pulled since): it has never pulled when the registry goes.
+    const un = node.kubectl(['-n', 'openshell', 'delete', 'statefulset', '-l', 'app.kubernetes.io/component=gateway', '--cascade=foreground', '--wait=true'], undefined, 90_000);
+    assert.equal(un.status, 0, un.stderr);
     await registry.stop();
-    // Bootstrap installs the chart; its gateway pod cannot pull while the registry is gone.
+    // Bootstrap upgrades the chart; its gateway pod cannot pull while the registry is gone.
     const r = await runTask('bootstrap', ['--skip-image-check', '--force'], env, { timeoutMs: 200_000 });
     assert.equal(r.code, 1, describeRun(r));
     assert.deepEqual(stackLines(r.out), [], r.out);
@@ -135,5 +138,7 @@ describe('faults on a real node', { skip }, () => {
     );
     const after = await runTask('status', [], env, { timeoutMs: 60_000 });
     assert.doesNotMatch(after.out, /ImagePullBackOff|ErrImagePull/, describeRun(after));
+    // (The stand-in gateway binary is busybox: the pod now crash-loops, and status says so instead.)
+    assert.match(after.out, /\[FAIL\] gateway .*(CrashLoopBackOff|replicas ready)/, describeRun(after));
   });
 });
