@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, PrivateRegistry } from '../support/e2e.ts';
 import { busyboxImage } from './images.ts';
 import { optionsFromEnv, RealNode } from './realnode.ts';
 
@@ -29,9 +30,15 @@ export async function benchRealNode(busyboxPath: string): Promise<BenchRow[]> {
   const image = await busyboxImage(registry, busyboxPath);
   const home = mkdtempSync(join(tmpdir(), 'openshell-bench-realnode-'));
   const node = new RealNode(join(home, 'node'));
+  // The kit's registry, private to the bench (the smoke proof pushes a :dev supervisor there).
+  const kitRegistry = new PrivateRegistry(join(home, 'registry'), await freePort());
+  await kitRegistry.start();
+  const opts = optionsFromEnv();
+  const url = `http://127.0.0.1:${kitRegistry.port}`;
+  opts.registries = { ...opts.registries, 'openshell-registry:5000': url, [`localhost:${kitRegistry.port}`]: url };
   try {
     let t0 = performance.now();
-    await node.up(optionsFromEnv());
+    await node.up(opts);
     rows.push({ what: `real node: start → Ready (${node.state!.kubeVersion}, cold state dir)`, ms: performance.now() - t0 });
     for (const [name, what] of [
       ['first', 'real node: pod apply → Running (first pull from the registry)'],
@@ -46,10 +53,9 @@ export async function benchRealNode(busyboxPath: string): Promise<BenchRow[]> {
     }
     const supervisor = process.env.OPENSHELL_TEST_SUPERVISOR_BIN;
     if (supervisor) {
-      const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, CI: 'true', ...node.kitEnv(), OPENSHELL_DEV_KUBECONFIG: join(home, 'kit-kubeconfig.yaml'), OPENSHELL_DEV_REGISTRY_PORT: registry.split(':')[1] ?? '5000' };
+      const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, CI: 'true', ...node.kitEnv(), OPENSHELL_DEV_KUBECONFIG: join(home, 'kit-kubeconfig.yaml'), OPENSHELL_DEV_REGISTRY_PORT: String(kitRegistry.port) };
       const up = task('up', [], env);
       if (up.code !== 0) throw new Error(`up failed:\n${up.out}`);
-      // The shared registry's :dev supervisor tag is what the smoke pod pulls (openshell-registry:5000 maps to it).
       const sync = task('sync', ['--only', 'supervisor', '--supervisor-bin', supervisor], env);
       if (sync.code !== 0) throw new Error(`sync failed:\n${sync.out}`);
       for (const method of ['image-volume', 'init-container']) {
@@ -64,6 +70,7 @@ export async function benchRealNode(busyboxPath: string): Promise<BenchRow[]> {
     const t0 = performance.now();
     await node.down();
     rows.push({ what: 'real node: down (everything removed)', ms: performance.now() - t0 });
+    await kitRegistry.stop();
     rmSync(home, { recursive: true, force: true });
   }
   return rows;
