@@ -4,12 +4,16 @@
 //      throwaway cluster (kwok provider unless OPENSHELL_DEV_CLUSTER_PROVIDER says
 //      otherwise), then down
 //   3. supervisor hot-swap for 1 and 10 pods against an image rebuild, push and rollout
+//   4. the test bed's real node (test/bed/realnode.ts): start → Ready, pod apply →
+//      Running, the doctor's smoke proof, down (only with OPENSHELL_TEST_REAL_NODE=1, as root)
 // Sections whose tools are missing are skipped with the reason.
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchSideload, formatRow } from './bench/sideload.ts';
+import { benchRealNode } from '../test/bed/bench.ts';
+import { missingRealNode } from '../test/bed/realnode.ts';
 import { KIT_ROOT } from './lib/settings.ts';
 import { createContext } from './lib/task.ts';
 
@@ -108,4 +112,19 @@ if (!has('docker') || spawnSync('docker', ['version']).status !== 0) {
   const ctx = createContext({ name: 'bench', summary: '', main: async () => {} }, { argv: [] });
   const rows = await benchSideload(ctx, { counts: [1, 10] });
   for (const r of rows) console.log(`- ${formatRow(r)}`);
+}
+
+// 4. The real node
+const noRealNode = missingRealNode() || (spawnSync('docker', ['version']).status !== 0 ? 'needs a running Docker engine to build the test image' : false);
+if (noRealNode) {
+  console.log(`\n## Real node: skipped (${noRealNode})`);
+} else {
+  console.log('\n## Real node (kubelet + containerd + runc + CNI)\n');
+  try {
+    const rows = await benchRealNode('/bin/busybox');
+    console.log(table(rows.map((r) => ({ what: r.what, ms: [r.ms] }))));
+  } catch (err) {
+    process.exitCode = 1;
+    console.error(`real-node bench stopped: ${(err as Error).message}`);
+  }
 }

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { devImages } from '../lib/bootstrap.ts';
 import { failed, guard, printChecks, type CheckResult } from '../lib/checks.ts';
 import { useEngine } from '../lib/engine.ts';
-import { connect, serverVersion, type Kube } from '../lib/kube.ts';
+import { call, connect, serverVersion, type Kube } from '../lib/kube.ts';
 import { providerFor } from '../lib/providers/index.ts';
 import { gatewaySelector, releaseStatus } from '../lib/release.ts';
 import { registryProblem, tagDigest } from '../lib/registry.ts';
@@ -30,6 +30,38 @@ async function releaseCheck(ctx: TaskContext): Promise<CheckResult> {
   return { name: 'release', status: ok ? 'ok' : 'fail', detail: `${s.release} revision ${release.revision} ${release.status}`, ...(ok ? {} : { fix: 'mise run k8s:dev:bootstrap --force' }) };
 }
 
+/** Every node Ready: a stopped kubelet shows here long before the gateway's pods notice. */
+async function nodeCheck(kube: Kube): Promise<CheckResult> {
+  const nodes = (await call('list Nodes', kube.core.listNode(), kube.timeoutMs)).items;
+  if (nodes.length === 0) return { name: 'nodes', status: 'fail', detail: 'the cluster has no nodes: nothing can run', fix: 'mise run k8s:dev:up' };
+  const bad = nodes.flatMap((n) => {
+    const ready = n.status?.conditions?.find((c) => c.type === 'Ready');
+    return ready?.status === 'True' ? [] : [`${n.metadata?.name} NotReady (${ready ? `${ready.reason ?? ready.status}: ${ready.message ?? ''}`.trim() : 'no Ready condition yet'})`];
+  });
+  if (bad.length === 0) return { name: 'nodes', status: 'ok', detail: `${nodes.length} Ready` };
+  return { name: 'nodes', status: 'fail', detail: bad.join('; '), fix: "the node's kubelet (or its container runtime) is down: restart the cluster (mise run k8s:dev:up), or on your own cluster check the node's kubelet" };
+}
+
+const IMAGE_REASONS = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull']);
+
+/** Why a workload's pods are not ready, from their container states: an image pull, a crash, or nothing known. */
+async function podProblems(ctx: TaskContext, kube: Kube): Promise<{ detail: string; fix: string } | undefined> {
+  const s = ctx.settings;
+  const pods = (await call('list gateway Pods', kube.core.listNamespacedPod({ namespace: s.namespace, labelSelector: gatewaySelector(s) }), kube.timeoutMs)).items;
+  for (const p of pods) {
+    for (const c of [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])]) {
+      const w = c.state?.waiting;
+      if (!w?.reason) continue;
+      const what = `pod ${p.metadata?.name} container ${c.name}: ${w.reason}${w.message ? ` (${w.message.split('\n')[0]})` : ''}`;
+      if (IMAGE_REASONS.has(w.reason)) {
+        return { detail: what, fix: `the node cannot pull ${c.image}: check the registry answers (mise run k8s:dev:up starts it) and holds the image (mise run k8s:dev:sync)` };
+      }
+      if (w.reason === 'CrashLoopBackOff') return { detail: what, fix: `kubectl --kubeconfig ${s.kubeconfig} -n ${s.namespace} logs ${p.metadata?.name} -c ${c.name} --previous` };
+    }
+  }
+  return undefined;
+}
+
 async function gatewayChecks(ctx: TaskContext, kube: Kube): Promise<CheckResult[]> {
   const s = ctx.settings;
   const [workloads, version] = await Promise.all([findWorkloads(kube, s.namespace, gatewaySelector(s)), serverVersion(kube)]);
@@ -40,13 +72,19 @@ async function gatewayChecks(ctx: TaskContext, kube: Kube): Promise<CheckResult[
       { name: 'sideload', status: 'ok', detail: `${chosen.method} would be used (${chosen.reason})` },
     ];
   }
+  const problem = workloads.some((w) => rolloutPending(w)) ? await podProblems(ctx, kube).catch(() => undefined) : undefined;
   return workloads.map((w) => {
     const pending = rolloutPending(w);
     const env = (w as { spec?: { template?: { spec?: { containers?: Array<{ env?: Array<{ name: string; value?: string }> }> } } } }).spec?.template?.spec?.containers?.flatMap((c) => c.env ?? []) ?? [];
     const method = env.find((e) => e.name === 'OPENSHELL_SUPERVISOR_SIDELOAD_METHOD')?.value;
     const ready = `${w.status?.readyReplicas ?? 0}/${w.spec?.replicas ?? 1} ready`;
     return [
-      { name: 'gateway', status: pending ? 'fail' : 'ok', detail: `${w.kind} ${w.metadata?.name}: ${pending ?? ready}`, ...(pending ? { fix: `kubectl --kubeconfig ${s.kubeconfig} -n ${s.namespace} describe ${w.kind?.toLowerCase()} ${w.metadata?.name}` } : {}) },
+      {
+        name: 'gateway',
+        status: pending ? 'fail' : 'ok',
+        detail: `${w.kind} ${w.metadata?.name}: ${pending ?? ready}${pending && problem ? `; ${problem.detail}` : ''}`,
+        ...(pending ? { fix: problem?.fix ?? `kubectl --kubeconfig ${s.kubeconfig} -n ${s.namespace} describe ${w.kind?.toLowerCase()} ${w.metadata?.name}` } : {}),
+      },
       { name: 'sideload', status: 'ok', detail: `${method ?? 'unknown'} in force (gateway environment; Kubernetes ${version.gitVersion})` },
     ] as CheckResult[];
   }).flat();
@@ -99,8 +137,8 @@ export const status: TaskDefinition = {
       running && existsSync(s.kubeconfig)
         ? guard('gateway', async () => {
             const kube = await connect(ctx);
-            const [release, gateway] = await Promise.all([releaseCheck(ctx), gatewayChecks(ctx, kube)]);
-            return [release, ...gateway];
+            const [nodes, release, gateway] = await Promise.all([nodeCheck(kube), releaseCheck(ctx), gatewayChecks(ctx, kube)]);
+            return [nodes, release, ...gateway];
           })
         : Promise.resolve([] as CheckResult[]),
     ]);

@@ -46,7 +46,7 @@ const dockerSkip = missingDocker() || missingBusybox();
 // (by the registry suite's sync), never a quiet --skip-image-check.
 const imagesSkip = dockerSkip && `${dockerSkip}: bootstrap needs the dev images that sync pushes`;
 
-describe('faults on a kwok cluster with a private registry', { skip: clusterSkip }, () => {
+describe('faults on a kwok cluster with a private registry (stand-in agent-sandbox: kwok runs no controller)', { skip: clusterSkip }, () => {
   const cluster = uniqueName('e2e-faults');
   let home = '';
   let env: NodeJS.ProcessEnv = {};

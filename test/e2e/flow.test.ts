@@ -117,7 +117,7 @@ function ok(r: Awaited<ReturnType<typeof runTask>>): void {
 }
 
 for (const v of variants) {
-  describe(`flow on kwok, ${v.label}`, { skip: v.skip }, () => {
+  describe(`flow on kwok, ${v.label} (stand-in agent-sandbox: kwok runs no controller)`, { skip: v.skip }, () => {
     const cluster = uniqueName(v.viaSetting ? 'e2e-flow-old' : 'e2e-flow-new');
     let home = '';
     let env: NodeJS.ProcessEnv = {};

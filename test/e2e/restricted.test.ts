@@ -14,7 +14,7 @@ import { missingTools } from '../support/requires.ts';
 const NS = 'locked-down';
 const T = { timeout: 180_000 };
 
-describe('restricted Pod Security Standard on a real API server (kwok)', { skip: missingTools('kwokctl', 'kwok', 'etcd', 'kubectl', 'helm', 'kube-apiserver') }, () => {
+describe('restricted Pod Security Standard on a real API server (kwok; stand-in agent-sandbox, no controller runs; the real node proves pods run: realnode-kit)', { skip: missingTools('kwokctl', 'kwok', 'etcd', 'kubectl', 'helm', 'kube-apiserver') }, () => {
   const cluster = uniqueName('e2e-restricted');
   let home = '';
   let env: NodeJS.ProcessEnv = {};
