@@ -48,6 +48,8 @@ export const watch: TaskDefinition = {
     // Run until Ctrl+C: skaffold's own output on the terminal; --cleanup deletes the release on the way out.
     $.env.SKAFFOLD_INTERACTIVE = 'false';
     $.env.SKAFFOLD_UPDATE_CHECK = 'false';
+    // skaffold.yaml reads it from the environment (a value from .env included).
+    if (s.gatewayBaseImage) $.env.OPENSHELL_DEV_GATEWAY_BASE_IMAGE = s.gatewayBaseImage;
     const r = await $w({ cwd: KIT_ROOT, stdio: 'inherit', nothrow: true })`skaffold dev --filename ${SKAFFOLD_FILE} ${kc} --namespace ${s.namespace} --default-repo ${registry} --cleanup=true ${ctx.flags.args}`;
     return r.exitCode ?? 1;
   },

@@ -49,6 +49,12 @@ describe('skaffold.yaml', () => {
     assert.deepEqual(config.build.artifacts.map((a) => a.image), [gateway.repo, supervisor.repo]);
   });
 
+  test('the gateway\'s base image: OPENSHELL_DEV_GATEWAY_BASE_IMAGE, else the same default as the Dockerfile\'s', () => {
+    const dockerfile = /^ARG BASE_IMAGE=(\S+)$/m.exec(readFileSync(join(repoRoot, 'deploy/docker/Dockerfile.gateway'), 'utf8'))?.[1];
+    const gateway = config.build.artifacts.find((a) => a.image === GATEWAY) as Artifact & { docker: { buildArgs?: Record<string, string> } };
+    assert.equal(gateway.docker.buildArgs?.BASE_IMAGE, `{{ env "OPENSHELL_DEV_GATEWAY_BASE_IMAGE" | default "${dockerfile}" }}`);
+  });
+
   test('two docker artifacts pushed to the registry', () => {
     assert.match(config.apiVersion, /^skaffold\/v4beta\d+$/);
     assert.equal(config.build.local.push, true);

@@ -4,13 +4,12 @@
 // a staged binary triggers a rebuild, push and rollout; Ctrl+C leaves no
 // release and no process behind. Stand-ins: busybox for the gateway and
 // supervisor binaries, and the gateway image built FROM scratch (no base image
-// can be pulled here) in a copy of the kit.
+// can be pulled here: OPENSHELL_DEV_GATEWAY_BASE_IMAGE=scratch) in a copy of the kit.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { parse, stringify } from 'yaml';
 import {
   describeRun,
   fixtureBinary,
@@ -53,12 +52,9 @@ before(async () => {
   assert.equal(up.code, 0, describeRun(up));
   kubectlOk(kc, ['apply', '--server-side', '-f', '-'], readFileSync(FIXTURE_MANIFEST, 'utf8'));
   kubectlOk(kc, ['wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s']);
-  // The kit, copied: its own .build/bin and a gateway built FROM scratch.
+  // The kit, copied: its own .build/bin (kwokTaskEnv sets OPENSHELL_DEV_GATEWAY_BASE_IMAGE=scratch).
   for (const f of ['package.json', 'scripts', 'deploy', 'skaffold', 'skaffold.yaml']) cpSync(join(KIT_ROOT, f), join(kit, f), { recursive: true });
   symlinkSync(join(KIT_ROOT, 'node_modules'), join(kit, 'node_modules'));
-  const cfg = parse(readFileSync(join(kit, 'skaffold.yaml'), 'utf8')) as { build: { artifacts: { image: string; docker: Record<string, unknown> }[] } };
-  cfg.build.artifacts[0]!.docker.buildArgs = { BASE_IMAGE: 'scratch' };
-  writeFileSync(join(kit, 'skaffold.yaml'), stringify(cfg));
   mkdirSync(join(kit, '.build', 'bin'), { recursive: true });
   for (const bin of ['openshell-server', 'openshell-sandbox']) cpSync(fixtureBinary(join(home, 'bin'), bin), join(kit, '.build', 'bin', bin));
 });
