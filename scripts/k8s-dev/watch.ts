@@ -7,10 +7,9 @@
 // process or release is left behind.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse } from 'yaml';
 import { useEngine } from '../lib/engine.ts';
 import { providerFor } from '../lib/providers/index.ts';
-import { HOSTING_NAME, HOSTING_NAMESPACE, registryEndpoints } from '../lib/registry.ts';
+import { HOSTING_NAME, HOSTING_NAMESPACE, hostingHost, registryEndpoints } from '../lib/registry.ts';
 import { KIT_ROOT } from '../lib/settings.ts';
 import { $, $w } from '../lib/sh.ts';
 import { isMain, runTask, UserError, type TaskContext, type TaskDefinition } from '../lib/task.ts';
@@ -22,8 +21,7 @@ export const SKAFFOLD_FILE = join(KIT_ROOT, 'skaffold.yaml');
 export async function advertisedRegistry(ctx: TaskContext): Promise<string> {
   const s = ctx.settings;
   const r = await $({ nothrow: true, timeout: '15s' })`kubectl --kubeconfig ${s.kubeconfig} -n ${HOSTING_NAMESPACE} get configmap ${HOSTING_NAME} -o jsonpath=${'{.data.localRegistryHosting\\.v1}'}`;
-  const host = r.ok ? (parse(r.stdout) as { host?: string } | null)?.host : undefined;
-  return host ?? registryEndpoints(s).host;
+  return (r.ok && hostingHost(r.stdout)) || registryEndpoints(s).host;
 }
 
 export const watch: TaskDefinition = {

@@ -1,7 +1,6 @@
 // The local OCI registry: reachability, tags over the registry API, and the
 // `kube-public/local-registry-hosting` ConfigMap (KEP-1755) that advertises it
 // to tools such as skaffold and tilt (skaffold reads only `host`).
-import { stringify } from 'yaml';
 import type { RegistryEndpoints } from './providers/types.ts';
 import type { Settings } from './settings.ts';
 
@@ -16,15 +15,20 @@ export function registryEndpoints(s: Pick<Settings, 'registryPort' | 'registryNa
 export const HOSTING_NAMESPACE = 'kube-public';
 export const HOSTING_NAME = 'local-registry-hosting';
 
+/** KEP-1755's document: plain `key: value` lines (hosts and a URL need no quoting). */
 export function hostingData(r: RegistryEndpoints): Record<string, string> {
-  return {
-    'localRegistryHosting.v1': stringify({
-      host: r.host,
-      hostFromContainerRuntime: r.cluster,
-      hostFromClusterNetwork: r.cluster,
-      help: 'https://github.com/kubernetes/enhancements/tree/master/keps/sig-cluster-lifecycle/generic/1755-communicating-a-local-registry',
-    }),
+  const doc = {
+    host: r.host,
+    hostFromContainerRuntime: r.cluster,
+    hostFromClusterNetwork: r.cluster,
+    help: 'https://github.com/kubernetes/enhancements/tree/master/keps/sig-cluster-lifecycle/generic/1755-communicating-a-local-registry',
   };
+  return { 'localRegistryHosting.v1': Object.entries(doc).map(([k, v]) => `${k}: ${v}\n`).join('') };
+}
+
+/** The `host` of a KEP-1755 document (what skaffold reads too). */
+export function hostingHost(doc: string): string | undefined {
+  return /^host:\s*["']?([^"'\s]+)["']?\s*$/m.exec(doc)?.[1];
 }
 
 export function hostingConfigMap(r: RegistryEndpoints) {
