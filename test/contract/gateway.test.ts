@@ -12,7 +12,8 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,6 +23,12 @@ import { missingTools } from '../support/requires.ts';
 import { Bed, type Container, missingBed, openshellBin, type PodSpec, runContainer } from './support/bed.ts';
 
 const skip = missingTools('helm') || missingBed();
+
+/** The agent-sandbox controller binary the test bed builds. */
+function controllerBin(): string | undefined {
+  const p = process.env.OPENSHELL_TEST_AGENT_SANDBOX_CONTROLLER || join(homedir(), '.cache/openshell-ci/bin/agent-sandbox-v0.5.5/agent-sandbox-controller');
+  return existsSync(p) ? p : undefined;
+}
 const KUBE_VERSION = '1.36.3';
 const ENTRYPOINT = '/usr/local/bin/openshell-gateway';
 
@@ -63,6 +70,9 @@ interface SandboxObject {
     };
   };
 }
+
+/** The first Sandbox the real gateway created, and where. */
+let createdSandbox: { namespace: string; name: string } | undefined;
 
 /** A sandbox pod spec the real driver built (from the first unauthenticated variant). */
 let driverPod: { spec: SandboxObject['spec']['podTemplate']['spec']; sa: string } | undefined;
@@ -271,6 +281,7 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
           }
           assert.deepEqual(sb.spec.podTemplate.metadata?.labels ?? {}, {}, 'the driver puts no labels on the pod template (the NetworkPolicy selects the controller\'s)');
           driverPod ??= { spec: podSpec, sa: podSpec.serviceAccountName };
+          createdSandbox ??= { namespace: sandboxNs, name: (sb.metadata as { name?: string }).name as string };
         }
         const tlsArgs = tlsOn ? ['--cacert', ca, '--cert', clientCrt, '--key', clientKey] : [];
         // A gRPC call (unauthenticated Health) and an HTTP call, so the request metrics exist.
@@ -338,5 +349,34 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
     const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
     assert.notEqual(code, 0);
     assert.match(bed.logOf('refused'), /unknown field `name`/);
+  });
+
+  test('the sandbox NetworkPolicy selects the pod the real agent-sandbox controller makes of that Sandbox', { skip: controllerBin() ? false : 'needs the agent-sandbox v0.5.5 controller (bash .ci/tools/build.sh agent-sandbox)' }, async () => {
+    assert.ok(createdSandbox, 'a variant created a Sandbox');
+    const { namespace, name } = createdSandbox;
+    const controller = bed.spawnLogged('agent-sandbox-controller', controllerBin() as string, [
+      '-kubeconfig', bed.kubeconfig, '-leader-elect=false', '-enable-webhook=false', '-manage-webhook-certs=false',
+      '-health-probe-bind-address', '127.0.0.1:18081', '-metrics-bind-address', '127.0.0.1:18080',
+    ]);
+    running.push(controller);
+    type Pod = { metadata: { name: string; labels?: Record<string, string>; ownerReferences?: { kind: string; name: string }[] }; spec: { volumes?: { image?: { reference: string } }[] } };
+    let pod: Pod | undefined;
+    await bed.waitFor('the controller\'s pod for the Sandbox', () => {
+      const pods = JSON.parse(bed.kubectlOk(['-n', namespace, 'get', 'pods', '-o', 'json'])) as { items: Pod[] };
+      pod = pods.items.find((p) => p.metadata.ownerReferences?.some((o) => o.kind === 'Sandbox' && o.name === name));
+      return pod !== undefined;
+    }, 60_000).catch((err: Error) => assert.fail(`${err.message}\n${bed.logOf('agent-sandbox-controller').slice(-3000)}`));
+    controller.kill('SIGTERM');
+    const np = JSON.parse(bed.kubectlOk(['-n', namespace, 'get', 'networkpolicy', 'openshell-sandboxes', '-o', 'json'])) as {
+      spec: { podSelector: { matchLabels?: Record<string, string>; matchExpressions?: { key: string; operator: string; values?: string[] }[] } };
+    };
+    const labels = (pod as Pod).metadata.labels ?? {};
+    const sel = np.spec.podSelector;
+    const selects =
+      Object.entries(sel.matchLabels ?? {}).every(([key, v]) => labels[key] === v) &&
+      (sel.matchExpressions ?? []).every((e) => (e.operator === 'Exists' ? e.key in labels : e.operator === 'In' && (e.values ?? []).includes(labels[e.key] as string)));
+    assert.ok(selects, `the chart's sandbox NetworkPolicy ${JSON.stringify(sel)} does not select the sandbox pod labelled ${JSON.stringify(labels)}`);
+    // Why not the driver's own label: it is on the Sandbox, not on its pod (without SPIFFE token grants).
+    assert.equal(labels['openshell.ai/managed-by'], undefined, `pod labels ${JSON.stringify(labels)}`);
   });
 });
