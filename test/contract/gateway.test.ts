@@ -379,4 +379,21 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
     // Why not the driver's own label: it is on the Sandbox, not on its pod (without SPIFFE token grants).
     assert.equal(labels['openshell.ai/managed-by'], undefined, `pod labels ${JSON.stringify(labels)}`);
   });
+
+  test('an upgrade renders the live credential key back (lookup), not a new one', async () => {
+    // The Secret as `helm install` leaves it (its rendered self plus Helm's ownership marks), then an upgrade's render.
+    const ns = 'upgrade';
+    bed.kubectlOk(['create', 'namespace', ns]);
+    const first = await helm(['template', 'openshell', chartDir, '--namespace', ns, '--kube-version', KUBE_VERSION, '--api-versions', 'agents.x-k8s.io/v1beta1', '--show-only', 'templates/credential-kek.yaml']);
+    const installed = parseObjects(first.stdout)[0] as K8sObject & { data: Record<string, string> };
+    installed.metadata.annotations = { ...installed.metadata.annotations, 'meta.helm.sh/release-name': 'openshell', 'meta.helm.sh/release-namespace': ns };
+    installed.metadata.labels = { ...installed.metadata.labels, 'app.kubernetes.io/managed-by': 'Helm' };
+    bed.kubectlOk(['apply', '-f', '-'], JSON.stringify(installed));
+    const r = bed.run('helm', ['template', 'openshell', chartDir, '--namespace', ns, '--kubeconfig', bed.kubeconfig, '--dry-run=server', '--show-only', 'templates/credential-kek.yaml']);
+    assert.equal(r.code, 0, r.stderr);
+    const upgraded = parseObjects(r.stdout)[0] as K8sObject & { data: Record<string, string> };
+    assert.equal(upgraded.data['key-encryption-key'], installed.data['key-encryption-key'], 'the upgrade keeps the key');
+    const fresh = await helm(['template', 'openshell', chartDir, '--namespace', ns, '--kube-version', KUBE_VERSION, '--api-versions', 'agents.x-k8s.io/v1beta1', '--show-only', 'templates/credential-kek.yaml', '--set', 'logging.level=debug']);
+    assert.notEqual((parseObjects(fresh.stdout)[0] as typeof installed).data['key-encryption-key'], installed.data['key-encryption-key'], 'without the cluster (helm template) a new key is made');
+  });
 });
