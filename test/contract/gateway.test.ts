@@ -131,10 +131,13 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
       const hosts: string[] = [];
       let idp: ChildProcess | undefined;
       if (issuer) {
-        // An issuer whose certificate only the private CA vouches for; the pod's DNS for its name is a hosts entry here.
-        assert.ok(caCm, 'OIDC in this variant comes with a CA ConfigMap');
-        bed.kubectlOk(['-n', ns, 'create', 'configmap', caCm.name, `--from-file=ca.crt=${join(operatorPki, 'ca.crt')}`]);
-        idp = bed.spawnLogged(`${ns}-issuer`, process.execPath, [join(import.meta.dirname, 'support/oidc-issuer.ts'), issuer, `${operatorPki}/server/tls.crt`, `${operatorPki}/server/tls.key`]);
+        // An https issuer's certificate is one only the private CA vouches for; the pod's DNS for its name is a hosts entry here.
+        const tlsIssuer = issuer.startsWith('https:');
+        if (tlsIssuer) {
+          assert.ok(caCm, 'an https issuer in these values comes with a CA ConfigMap (no public CA can sign for it here)');
+          bed.kubectlOk(['-n', ns, 'create', 'configmap', caCm.name, `--from-file=ca.crt=${join(operatorPki, 'ca.crt')}`]);
+        }
+        idp = bed.spawnLogged(`${ns}-issuer`, process.execPath, [join(import.meta.dirname, 'support/oidc-issuer.ts'), issuer, ...(tlsIssuer ? [`${operatorPki}/server/tls.crt`, `${operatorPki}/server/tls.key`] : [])]);
         running.push(idp);
         await bed.waitFor('the OIDC issuer', () => bed.logOf(`${ns}-issuer`).includes('ready'), 10_000);
         hosts.push(`127.0.0.1 ${new URL(issuer).hostname}`);
@@ -212,7 +215,7 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
           new RegExp(`K8s ServiceAccount bootstrap authenticator enabled namespace=${sandboxNs} service_account=${sa}`),
           new RegExp(`gateway-minted sandbox JWT enabled gateway_id=${/^gateway_id = "(.+)"$/m.exec(toml)?.[1]}`),
           tlsOn ? /TLS enabled/ : /TLS disabled/,
-          // Through SSL_CERT_FILE the gateway trusted the issuer's private CA and loaded its key.
+          // The gateway discovered the issuer and loaded its key (for https, trusting its private CA through SSL_CERT_FILE).
           ...(issuer ? [/JWKS keys loaded count=1/] : []),
         ];
         for (const s of started) {
