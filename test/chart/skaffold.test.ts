@@ -156,7 +156,7 @@ describe('Dockerfiles', () => {
 
   test('both images build from prebuilt binaries (stand-ins) with a real Docker engine', { skip: missingDocker(), timeout: 120_000 }, async () => {
     mkdirSync(join(ctx, '.build/bin'), { recursive: true });
-    for (const bin of ['openshell-server', 'openshell-sandbox']) {
+    for (const bin of ['openshell-gateway', 'openshell-sandbox']) {
       writeFileSync(join(ctx, '.build/bin', bin), '#!/bin/sh\necho stand-in\n');
       chmodSync(join(ctx, '.build/bin', bin), 0o755);
     }
@@ -167,7 +167,7 @@ describe('Dockerfiles', () => {
       JSON.parse((await run('docker', ['image', 'inspect', tag, '--format', '{{json .Config}}'])).stdout) as { User: string; Entrypoint: string[] };
     const gw = await inspect(tags[0] as string);
     assert.equal(gw.User, '65532:65532');
-    assert.deepEqual(gw.Entrypoint, ['/usr/local/bin/openshell-server']);
+    assert.deepEqual(gw.Entrypoint, ['/usr/local/bin/openshell-gateway']);
     const sup = await inspect(tags[1] as string);
     assert.deepEqual(sup.Entrypoint, ['/openshell-sandbox']);
     const id = (await run('docker', ['create', tags[1] as string])).stdout.trim();
