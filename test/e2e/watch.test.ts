@@ -60,7 +60,7 @@ before(async () => {
   cfg.build.artifacts[0]!.docker.buildArgs = { BASE_IMAGE: 'scratch' };
   writeFileSync(join(kit, 'skaffold.yaml'), stringify(cfg));
   mkdirSync(join(kit, '.build', 'bin'), { recursive: true });
-  for (const bin of ['openshell-server', 'openshell-sandbox']) cpSync(fixtureBinary(join(home, 'bin'), bin), join(kit, '.build', 'bin', bin));
+  for (const bin of ['openshell-gateway', 'openshell-sandbox']) cpSync(fixtureBinary(join(home, 'bin'), bin), join(kit, '.build', 'bin', bin));
 });
 after(async () => {
   if (!skip) await forceDown(env);
@@ -88,7 +88,7 @@ test('watch: skaffold dev deploys the dev images, a binary change rolls out, Ctr
     assert.equal(head.status, 200, `the tag skaffold deployed is in sync's repository\n${out.slice(-3000)}`);
 
     // A source change: the staged gateway binary changes; skaffold rebuilds, pushes, upgrades.
-    appendFileSync(join(kit, '.build', 'bin', 'openshell-server'), Buffer.from('changed'));
+    appendFileSync(join(kit, '.build', 'bin', 'openshell-gateway'), Buffer.from('changed'));
     await waitUntil('the rollout of the rebuilt gateway', 300_000, () => {
       const now = gatewayImage();
       return now !== first && now.startsWith(`${host}/openshell-gateway:`);
