@@ -72,7 +72,7 @@ if (missing.length > 0) {
     OPENSHELL_DEV_GATEWAY_BASE_IMAGE: process.env.OPENSHELL_DEV_GATEWAY_BASE_IMAGE ?? 'scratch',
   };
   // Stand-in binaries (static busybox), unique per run so the first sync really pushes.
-  const bins = ['openshell-server', 'openshell-sandbox'].map((b) => {
+  const bins = ['openshell-gateway', 'openshell-sandbox'].map((b) => {
     const p = join(home, b);
     copyFileSync('/bin/busybox', p);
     appendFileSync(p, `${b}-${Date.now()}`);

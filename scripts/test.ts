@@ -3,6 +3,7 @@
 // runs a subset.
 //   unit   pure logic and exact commands (no engine, no cluster)
 //   chart  the Helm chart rendered with real helm
+//   contract  the real openshell-gateway started on every values file the kit ships
 //   e2e    the tasks against a real Docker engine, registry and API server
 // A tier whose tools are absent still runs: its tests skip, printing why, and
 // every test of a skipped suite counts as a skip (test/support/suite-skips.ts).
@@ -16,7 +17,7 @@ import { isAllowed, STRICT_SKIPS_VAR } from '../test/support/allowed-skips.ts';
 import type { Skip, TierSummary } from '../test/support/summary-reporter.ts';
 
 const root = join(import.meta.dirname, '..');
-const tiers = ['unit', 'chart', 'e2e'] as const;
+const tiers = ['unit', 'chart', 'contract', 'e2e'] as const;
 
 function filesOf(dir: string): string[] {
   if (!existsSync(dir)) return [];
@@ -66,8 +67,8 @@ for (const tier of tiers) {
     [
       '--test',
       `--import=${join(root, 'test/support/suite-skips.ts')}`,
-      // e2e suites share one cluster and one registry: run their files one at a time.
-      `--test-concurrency=${tier === 'e2e' ? 1 : 2}`,
+      // e2e suites share one cluster and one registry, contract suites one test bed: run their files one at a time.
+      `--test-concurrency=${tier === 'e2e' || tier === 'contract' ? 1 : 2}`,
       '--test-reporter=spec',
       '--test-reporter-destination=stdout',
       `--test-reporter=${join(root, 'test/support/summary-reporter.ts')}`,

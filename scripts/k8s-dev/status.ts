@@ -73,21 +73,34 @@ async function gatewayChecks(ctx: TaskContext, kube: Kube): Promise<CheckResult[
     ];
   }
   const problem = workloads.some((w) => rolloutPending(w)) ? await podProblems(ctx, kube).catch(() => undefined) : undefined;
-  return workloads.map((w) => {
+  const results: CheckResult[] = [];
+  for (const w of workloads) {
     const pending = rolloutPending(w);
-    const env = (w as { spec?: { template?: { spec?: { containers?: Array<{ env?: Array<{ name: string; value?: string }> }> } } } }).spec?.template?.spec?.containers?.flatMap((c) => c.env ?? []) ?? [];
-    const method = env.find((e) => e.name === 'OPENSHELL_SUPERVISOR_SIDELOAD_METHOD')?.value;
     const ready = `${w.status?.readyReplicas ?? 0}/${w.spec?.replicas ?? 1} ready`;
-    return [
-      {
-        name: 'gateway',
-        status: pending ? 'fail' : 'ok',
-        detail: `${w.kind} ${w.metadata?.name}: ${pending ?? ready}${pending && problem ? `; ${problem.detail}` : ''}`,
-        ...(pending ? { fix: problem?.fix ?? `kubectl --kubeconfig ${s.kubeconfig} -n ${s.namespace} describe ${w.kind?.toLowerCase()} ${w.metadata?.name}` } : {}),
-      },
-      { name: 'sideload', status: 'ok', detail: `${method ?? 'unknown'} in force (gateway environment; Kubernetes ${version.gitVersion})` },
-    ] as CheckResult[];
-  }).flat();
+    results.push({
+      name: 'gateway',
+      status: pending ? 'fail' : 'ok',
+      detail: `${w.kind} ${w.metadata?.name}: ${pending ?? ready}${pending && problem ? `; ${problem.detail}` : ''}`,
+      ...(pending ? { fix: problem?.fix ?? `kubectl --kubeconfig ${s.kubeconfig} -n ${s.namespace} describe ${w.kind?.toLowerCase()} ${w.metadata?.name}` } : {}),
+    });
+    const method = await sideloadInForce(kube, s.namespace, w).catch(() => undefined);
+    results.push({ name: 'sideload', status: 'ok', detail: `${method ?? 'unknown'} in force (gateway config; Kubernetes ${version.gitVersion})` });
+  }
+  return results;
+}
+
+/** supervisor_sideload_method in the gateway's config file: the ConfigMap its pods mount (the driver reads it there, not from the environment). */
+async function sideloadInForce(kube: Kube, namespace: string, workload: object): Promise<string | undefined> {
+  const w = workload as { spec?: { template?: { spec?: { volumes?: Array<{ configMap?: { name?: string } }> } } } };
+  for (const v of w.spec?.template?.spec?.volumes ?? []) {
+    if (!v.configMap?.name) continue;
+    const cm = await call('read the gateway config', kube.core.readNamespacedConfigMap({ name: v.configMap.name, namespace }), kube.timeoutMs);
+    for (const text of Object.values(cm.data ?? {})) {
+      const m = /^\s*supervisor_sideload_method\s*=\s*"([^"]+)"/m.exec(text);
+      if (m) return m[1];
+    }
+  }
+  return undefined;
 }
 
 export const status: TaskDefinition = {

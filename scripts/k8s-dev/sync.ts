@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { devImages } from '../lib/bootstrap.ts';
+import { elfLinkage } from '../lib/elf.ts';
 import { useEngine } from '../lib/engine.ts';
 import { buildAndPush, stageBinary, STAGE_DIR, type ImageSpec } from '../lib/images.ts';
 import { providerFor } from '../lib/providers/index.ts';
@@ -24,7 +25,7 @@ export function imageSpecs(ctx: TaskContext): Record<ImageName, ImageSpec> {
       name: 'gateway',
       repo: gateway.repo,
       dockerfile: join(KIT_ROOT, 'deploy', 'docker', 'Dockerfile.gateway'),
-      binary: 'openshell-server',
+      binary: 'openshell-gateway',
       buildArgs: s.gatewayBaseImage ? { BASE_IMAGE: s.gatewayBaseImage } : {},
     },
     supervisor: {
@@ -84,6 +85,11 @@ export const sync: TaskDefinition = {
       if (bin === undefined) {
         ctx.log.info(`[dry-run] would stage the ${which} binary in ${STAGE_DIR} and build and push ${host}/${specs[which].repo}:dev`);
         continue;
+      }
+      if (!existsSync(bin)) throw new UserError(`no ${which} binary at ${bin}`, 2);
+      // The supervisor runs inside any sandbox image and as an init container in a FROM-scratch image: no loader, no libraries.
+      if (which === 'supervisor' && elfLinkage(bin) !== 'static') {
+        throw new UserError(`${bin} is not a static binary (${elfLinkage(bin)}): sandbox pods cannot run it. Build it with OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND's default (RUSTFLAGS='-C target-feature=+crt-static', --target <arch>-unknown-linux-gnu)`);
       }
       stageBinary(bin, specs[which].binary);
       const r = await buildAndPush(ctx, engine, host, specs[which], ctx.flags.options.force === true);

@@ -1,6 +1,7 @@
 // Every user-facing setting in one typed place: defaults, then `.env`, then the
 // environment. Each value is validated; a bad one is a SettingsError (exit 2)
 // that names the setting, the value and what is allowed.
+import { isIP } from 'node:net';
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -39,6 +40,11 @@ export interface Settings {
   gatewayCommand: string;
   gatewayBuildCommand: string;
   gatewayBaseImage: string | undefined;
+  /** gateway task: the out-of-cluster gateway's port, listen address ('' = derived), pods' endpoint ('' = derived), default sandbox image. */
+  gatewayPort: number;
+  gatewayBindAddress: string;
+  grpcEndpoint: string;
+  sandboxImage: string;
   /** Label selector of the sandbox pods the sideload task hot-swaps into. */
   sandboxSelector: string;
   /** Command that builds the supervisor binary in the OpenShell checkout. */
@@ -64,6 +70,8 @@ export interface SettingSpec {
 
 export const AGENT_SANDBOX_VERSION = 'v0.5.5';
 export const K3S_IMAGE = 'rancher/k3s:v1.35.1-k3s1';
+/** The supervisor runs inside arbitrary sandbox images, so it is built static, for this machine's Linux triple. */
+export const SUPERVISOR_BUILD_COMMAND = `RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target ${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-unknown-linux-gnu -p openshell-sandbox`;
 
 /** The settings table, in README order. Defaults are strings, as in the environment. */
 export const SETTINGS: SettingSpec[] = [
@@ -86,11 +94,15 @@ export const SETTINGS: SettingSpec[] = [
   { name: 'OPENSHELL_DEV_AGENT_SANDBOX_VERSION', default: AGENT_SANDBOX_VERSION, describe: 'agent-sandbox release applied by bootstrap' },
   { name: 'OPENSHELL_DEV_AGENT_SANDBOX_MANIFEST', default: '', describe: 'URL or local file of the agent-sandbox manifest (default: the pinned release\'s)' },
   { name: 'OPENSHELL_DEV_TIMEOUT', default: '300', describe: 'Seconds any single wait may take' },
-  { name: 'OPENSHELL_DEV_GATEWAY_BUILD_COMMAND', default: 'cargo build --release -p openshell-server', describe: 'Command `k8s:dev:sync` runs in the OpenShell checkout to build the gateway (binary: target/release/openshell-server)' },
+  { name: 'OPENSHELL_DEV_GATEWAY_BUILD_COMMAND', default: 'cargo build --release -p openshell-server --features bundled-z3', describe: 'Command `k8s:dev:sync` runs in the OpenShell checkout to build the gateway (package openshell-server, binary: target/release/openshell-gateway; bundled-z3 so it runs on the Dockerfile\'s distroless base, as upstream\'s images do)' },
   { name: 'OPENSHELL_DEV_GATEWAY_BASE_IMAGE', default: '', describe: 'Base image of the gateway image (default: the Dockerfile\'s, a distroless glibc image)' },
-  { name: 'OPENSHELL_DEV_GATEWAY_COMMAND', default: 'cargo run -p openshell-server --', describe: 'Command the gateway task runs in the OpenShell checkout' },
-  { name: 'OPENSHELL_DEV_SANDBOX_SELECTOR', default: 'app.kubernetes.io/part-of=openshell,app.kubernetes.io/component=sandbox', describe: 'Label selector of the sandbox pods `k8s:dev:sideload` hot-swaps the supervisor into (the chart\'s sandbox.podLabels)' },
-  { name: 'OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND', default: 'cargo build --release -p openshell-sandbox', describe: 'Command `k8s:dev:sideload` runs in the OpenShell checkout to build the supervisor (binary: target/release/openshell-sandbox)' },
+  { name: 'OPENSHELL_DEV_GATEWAY_COMMAND', default: 'cargo run -p openshell-server --', describe: 'Command the gateway task runs in the OpenShell checkout (the openshell-gateway binary; the task adds its arguments)' },
+  { name: 'OPENSHELL_DEV_GATEWAY_PORT', default: '17670', describe: 'gateway task: port of the out-of-cluster gateway (gRPC and HTTP)' },
+  { name: 'OPENSHELL_DEV_GATEWAY_BIND_ADDRESS', default: '', describe: 'gateway task: address it listens on (default: the k3d network\'s gateway address on Linux, else 127.0.0.1)' },
+  { name: 'OPENSHELL_DEV_GRPC_ENDPOINT', default: '', describe: 'gateway task: where sandbox pods reach the gateway (default: http://host.k3d.internal:<port> on k3d, else http://<bind address>:<port>)' },
+  { name: 'OPENSHELL_DEV_SANDBOX_IMAGE', default: 'ghcr.io/nvidia/openshell-community/sandboxes/base:latest', describe: 'gateway task: image of sandboxes that name none (the gateway\'s default_image)' },
+  { name: 'OPENSHELL_DEV_SANDBOX_SELECTOR', default: 'agents.x-k8s.io/sandbox-name-hash', describe: 'Label selector of the sandbox pods `k8s:dev:sideload` updates (default: every pod the agent-sandbox controller made for a Sandbox; the driver\'s openshell.ai/* labels are on the Sandbox resource, not its pod)' },
+  { name: 'OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND', default: SUPERVISOR_BUILD_COMMAND, describe: 'Command `k8s:dev:sync` and `k8s:dev:sideload` run in the OpenShell checkout to build the supervisor; it must be static (it runs inside any sandbox image): glibc with +crt-static, as upstream builds it without musl' },
   { name: 'OPENSHELL_DEV_KUBE_BIN_DIR', default: '', describe: 'Test bed (kwok provider): directory holding kube-apiserver, kube-controller-manager and kube-scheduler (default: where kube-apiserver is on PATH)' },
   { name: 'OPENSHELL_DEV_KWOK_DIR', default: '~/.kwok', describe: 'Test bed (kwok provider): kwokctl\'s work directory (clusters/<name> holds config, certificates, logs and pids)' },
 ];
@@ -252,6 +264,16 @@ export function loadSettings(opts: LoadOptions = {}): Settings {
   if (gatewayBaseImage !== undefined && gatewayBaseImage !== 'scratch' && !/^[\w.\-/:@]+$/.test(gatewayBaseImage)) {
     bad('OPENSHELL_DEV_GATEWAY_BASE_IMAGE', gatewayBaseImage, 'must be an image reference (or scratch), or empty for the Dockerfile default');
   }
+  const gatewayBindAddress = get('OPENSHELL_DEV_GATEWAY_BIND_ADDRESS').trim();
+  if (gatewayBindAddress !== '' && isIP(gatewayBindAddress) === 0) {
+    bad('OPENSHELL_DEV_GATEWAY_BIND_ADDRESS', gatewayBindAddress, 'must be an IP address (such as 127.0.0.1), or empty for the default');
+  }
+  const grpcEndpoint = get('OPENSHELL_DEV_GRPC_ENDPOINT').trim();
+  if (grpcEndpoint !== '' && !/^https?:\/\/[^\s/]+(:\d+)?\/?$/.test(grpcEndpoint)) {
+    bad('OPENSHELL_DEV_GRPC_ENDPOINT', grpcEndpoint, 'must be http(s)://host:port, or empty for the default');
+  }
+  const sandboxImage = get('OPENSHELL_DEV_SANDBOX_IMAGE').trim();
+  if (!/^[\w.\-/:@]+$/.test(sandboxImage)) bad('OPENSHELL_DEV_SANDBOX_IMAGE', sandboxImage, 'must be an image reference');
   const sandboxSelector = labelSelector('OPENSHELL_DEV_SANDBOX_SELECTOR', get('OPENSHELL_DEV_SANDBOX_SELECTOR'));
   const supervisorBuildCommand = get('OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND').trim();
   if (supervisorBuildCommand === '') bad('OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND', supervisorBuildCommand, 'must be a command line');
@@ -287,6 +309,10 @@ export function loadSettings(opts: LoadOptions = {}): Settings {
     gatewayCommand,
     gatewayBuildCommand,
     gatewayBaseImage,
+    gatewayPort: integer('OPENSHELL_DEV_GATEWAY_PORT', get('OPENSHELL_DEV_GATEWAY_PORT'), 1, 65535, 'a TCP port'),
+    gatewayBindAddress,
+    grpcEndpoint,
+    sandboxImage,
     sandboxSelector,
     supervisorBuildCommand,
     kubeBinDir,

@@ -128,7 +128,7 @@ test('skaffold names its images as `sync` pushes them: <advertised registry>/ope
   try {
     for (const f of ['skaffold.yaml', 'deploy', 'skaffold']) cpSync(join(repoRoot, f), join(dir, f), { recursive: true });
     mkdirSync(join(dir, '.build/bin'), { recursive: true });
-    for (const bin of ['openshell-server', 'openshell-sandbox']) writeFileSync(join(dir, '.build/bin', bin), 'stand-in\n');
+    for (const bin of ['openshell-gateway', 'openshell-sandbox']) writeFileSync(join(dir, '.build/bin', bin), 'stand-in\n');
     const { stdout } = await run('skaffold', ['build', '--dry-run', '-q', '--default-repo', 'localhost:5000', '--filename', join(dir, 'skaffold.yaml')], { cwd: dir, timeout: 120_000, env: { ...process.env, SKAFFOLD_UPDATE_CHECK: 'false' } });
     const builds = (JSON.parse(stdout) as { builds: { imageName: string; tag: string }[] }).builds;
     const { gateway, supervisor } = devImages();
@@ -148,6 +148,7 @@ describe('Dockerfiles', () => {
       assert.match(f, /^ARG BIN_DIR=\.build\/bin$/m);
     }
     assert.match(gateway, /^ARG BASE_IMAGE=gcr\.io\/distroless\/cc-debian12/m);
+    assert.match(gateway, /COPY \$\{BIN_DIR\}\/openshell-gateway \/usr\/local\/bin\/openshell-gateway$/m);
     assert.match(gateway, /^USER 65532:65532$/m);
     assert.match(supervisor, /^FROM scratch$/m);
     assert.match(supervisor, /COPY \$\{BIN_DIR\}\/openshell-sandbox \/openshell-sandbox$/m);
@@ -162,7 +163,7 @@ describe('Dockerfiles', () => {
 
   test('both images build from prebuilt binaries (stand-ins) with a real Docker engine', { skip: missingDocker(), timeout: 120_000 }, async () => {
     mkdirSync(join(ctx, '.build/bin'), { recursive: true });
-    for (const bin of ['openshell-server', 'openshell-sandbox']) {
+    for (const bin of ['openshell-gateway', 'openshell-sandbox']) {
       writeFileSync(join(ctx, '.build/bin', bin), '#!/bin/sh\necho stand-in\n');
       chmodSync(join(ctx, '.build/bin', bin), 0o755);
     }
@@ -173,7 +174,7 @@ describe('Dockerfiles', () => {
       JSON.parse((await run('docker', ['image', 'inspect', tag, '--format', '{{json .Config}}'])).stdout) as { User: string; Entrypoint: string[] };
     const gw = await inspect(tags[0] as string);
     assert.equal(gw.User, '65532:65532');
-    assert.deepEqual(gw.Entrypoint, ['/usr/local/bin/openshell-server']);
+    assert.deepEqual(gw.Entrypoint, ['/usr/local/bin/openshell-gateway']);
     const sup = await inspect(tags[1] as string);
     assert.deepEqual(sup.Entrypoint, ['/openshell-sandbox']);
     const id = (await run('docker', ['create', tags[1] as string])).stdout.trim();
@@ -182,6 +183,31 @@ describe('Dockerfiles', () => {
       assert.ok(stdout.includes(Buffer.from('openshell-sandbox')), 'binary at the image root');
     } finally {
       await run('docker', ['rm', '-f', id]);
+    }
+  });
+
+  // The real binaries from .ci/tools/openshell.sh: the gateway as a plain `cargo build` links the
+  // system libz3, so its base is the test bed's Debian 12 with libz3-4 (.ci/testbed/debian-base.sh).
+  const realBin = process.env.OPENSHELL_TEST_OPENSHELL_BIN;
+  const realBase = process.env.OPENSHELL_TEST_GATEWAY_BASE_IMAGE;
+  const noReal = missingDocker() || (!realBin || !realBase ? 'needs the real OpenShell binaries and a Debian base (OPENSHELL_TEST_OPENSHELL_BIN, OPENSHELL_TEST_GATEWAY_BASE_IMAGE: bash .ci/run exports them)' : false);
+  test('the real openshell-gateway runs on its base image and the real supervisor is a static binary at /openshell-sandbox', { skip: noReal, timeout: 300_000 }, async () => {
+    const real = mkdtempSync(join(tmpdir(), 'openshell-docker-real-'));
+    const tag = `openshell-test-gateway-real:${process.pid}`;
+    const supTag = `openshell-test-supervisor-real:${process.pid}`;
+    try {
+      mkdirSync(join(real, '.build/bin'), { recursive: true });
+      for (const bin of ['openshell-gateway', 'openshell-sandbox']) cpSync(join(realBin!, bin), join(real, '.build/bin', bin));
+      await run('docker', ['build', '-q', '-t', tag, '--build-arg', `BASE_IMAGE=${realBase}`, '-f', join(repoRoot, 'deploy/docker/Dockerfile.gateway'), real], { timeout: 300_000 });
+      const { stdout } = await run('docker', ['run', '--rm', '--network', 'none', tag, '--version'], { timeout: 60_000 });
+      assert.match(stdout, /^openshell-gateway \d+\.\d+\.\d+/);
+      await run('docker', ['build', '-q', '-t', supTag, '-f', join(repoRoot, 'deploy/docker/Dockerfile.supervisor'), real], { timeout: 300_000 });
+      // FROM scratch: only a static binary can run there at all.
+      const sup = await run('docker', ['run', '--rm', '--network', 'none', supTag, '--version'], { timeout: 60_000 });
+      assert.match(sup.stdout, /openshell-sandbox \d+\.\d+\.\d+/);
+    } finally {
+      rmSync(real, { recursive: true, force: true });
+      await run('docker', ['rmi', '-f', tag, supTag]).catch(() => undefined);
     }
   });
 });

@@ -77,7 +77,7 @@ test('the recipe\'s run steps pass in order on the test bed (kwok provider; stan
     MISE_TASK_RUN_AUTO_INSTALL: '0',
     MISE_YES: '1',
   });
-  const standIns = `--gateway-bin ${fixtureBinary(join(home, 'bin'), 'openshell-server')} --supervisor-bin ${fixtureBinary(join(home, 'bin'), 'openshell-sandbox')}`;
+  const standIns = `--gateway-bin ${fixtureBinary(join(home, 'bin'), 'openshell-gateway')} --supervisor-bin ${fixtureBinary(join(home, 'bin'), 'openshell-sandbox')}`;
   const ran: string[] = [];
   let failed = false;
   try {

@@ -62,7 +62,7 @@ describe('faults on a kwok cluster with a private registry (stand-in agent-sandb
     env = kwokTaskEnv(home, cluster, { OPENSHELL_DEV_REGISTRY_PORT: String(registry.port), CONTAINER_ENGINE: 'docker', DOCKER_HOST: process.env.DOCKER_HOST });
     if (!dockerSkip) {
       const bins = join(home, 'bin');
-      syncArgs = ['--gateway-bin', fixtureBinary(bins, 'openshell-server'), '--supervisor-bin', fixtureBinary(bins, 'openshell-sandbox')];
+      syncArgs = ['--gateway-bin', fixtureBinary(bins, 'openshell-gateway'), '--supervisor-bin', fixtureBinary(bins, 'openshell-sandbox')];
     }
     const up = await runTask('up', [], env, { timeoutMs: 180_000 });
     assert.equal(up.code, 0, describeRun(up));

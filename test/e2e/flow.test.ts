@@ -270,12 +270,12 @@ for (const v of variants) {
     test('status is healthy and reports the sideload method the gateway runs with', T, async () => {
       const r = await runTask('status', [], env, { timeoutMs: 60_000 });
       ok(r);
-      assert.match(r.out, new RegExp(`\\[pass\\] sideload\\s+${expectedMethod} in force \\(gateway environment; Kubernetes ${gitVersion.replaceAll('.', '\\.')}\\)`));
+      assert.match(r.out, new RegExp(`\\[pass\\] sideload\\s+${expectedMethod} in force \\(gateway config; Kubernetes ${gitVersion.replaceAll('.', '\\.')}\\)`));
       assert.match(r.out, /\[pass\] release\s+openshell revision 1 deployed/);
       assert.match(r.out, /\[pass\] gateway\s+\S+ \S+: 1\/1 ready/);
       assert.match(r.out, /healthy/);
-      const gatewayEnv = gatewayWorkload().spec.template.spec.containers.flatMap((c) => c.env ?? []);
-      assert.equal(gatewayEnv.find((e) => e.name === 'OPENSHELL_SUPERVISOR_SIDELOAD_METHOD')?.value, expectedMethod, 'the gateway environment in the API');
+      const toml = kubectlOk(kc, ['-n', NS, 'get', 'configmap', 'openshell-gateway-config', '-o', 'jsonpath={.data.gateway\\.toml}']);
+      assert.match(toml, new RegExp(`^\\s*supervisor_sideload_method = "${expectedMethod}"$`, 'm'), 'the gateway config in the API');
     });
 
     if (v.existing) {

@@ -93,7 +93,7 @@ describe(`flow on k3d (${IMAGE})`, { skip }, () => {
 
   test('sync pushes the images to the cluster registry', T, async () => {
     const bins = join(home, 'bin');
-    const gw = realBinaries ? process.env.OPENSHELL_TEST_GATEWAY_BIN! : fixtureBinary(bins, 'openshell-server');
+    const gw = realBinaries ? process.env.OPENSHELL_TEST_GATEWAY_BIN! : fixtureBinary(bins, 'openshell-gateway');
     const sup = realBinaries ? process.env.OPENSHELL_TEST_SUPERVISOR_BIN! : fixtureBinary(bins, 'openshell-sandbox');
     const r = await runTask('sync', ['--gateway-bin', gw, '--supervisor-bin', sup], env, { timeoutMs: 540_000 });
     ok(r);

@@ -112,7 +112,7 @@ describe('faults on a real node', { skip }, () => {
 
   test('registry unreachable while the gateway image is pulled: status names ImagePullBackOff and the fix; back when the registry is', T, async () => {
     const bins = join(home, 'bin');
-    const sync = await runTask('sync', ['--gateway-bin', fixtureBinary(bins, 'openshell-server'), '--supervisor-bin', fixtureBinary(bins, 'openshell-sandbox')], env, { timeoutMs: 200_000 });
+    const sync = await runTask('sync', ['--gateway-bin', fixtureBinary(bins, 'openshell-gateway'), '--supervisor-bin', fixtureBinary(bins, 'openshell-sandbox')], env, { timeoutMs: 200_000 });
     assert.equal(sync.code, 0, describeRun(sync));
     // A fresh gateway pod (the first test's pod may have pulled since): it has never pulled when the registry goes.
     const un = node.kubectl(['-n', 'openshell', 'delete', 'statefulset', '-l', 'app.kubernetes.io/component=gateway', '--cascade=foreground', '--wait=true'], undefined, 90_000);

@@ -70,7 +70,7 @@ for (const engine of engines) {
       const port = REGISTRY.split(':')[1] ?? '5000';
       env = taskEnv(home, { OPENSHELL_DEV_REGISTRY_PORT: port, OPENSHELL_DEV_GATEWAY_BASE_IMAGE: 'scratch', ...engine.extra });
       // Unique binaries: this run really builds and pushes, whatever the registry held before.
-      bins.gateway = fixtureBinary(join(home, 'bin'), 'openshell-server');
+      bins.gateway = fixtureBinary(join(home, 'bin'), 'openshell-gateway');
       bins.supervisor = fixtureBinary(join(home, 'bin'), 'openshell-sandbox');
       args = ['--gateway-bin', bins.gateway, '--supervisor-bin', bins.supervisor];
     });

@@ -56,7 +56,7 @@ before(async () => {
   for (const f of ['package.json', 'scripts', 'deploy', 'skaffold', 'skaffold.yaml']) cpSync(join(KIT_ROOT, f), join(kit, f), { recursive: true });
   symlinkSync(join(KIT_ROOT, 'node_modules'), join(kit, 'node_modules'));
   mkdirSync(join(kit, '.build', 'bin'), { recursive: true });
-  for (const bin of ['openshell-server', 'openshell-sandbox']) cpSync(fixtureBinary(join(home, 'bin'), bin), join(kit, '.build', 'bin', bin));
+  for (const bin of ['openshell-gateway', 'openshell-sandbox']) cpSync(fixtureBinary(join(home, 'bin'), bin), join(kit, '.build', 'bin', bin));
 });
 after(async () => {
   if (!skip) await forceDown(env);
@@ -84,7 +84,7 @@ test('watch: skaffold dev deploys the dev images, a binary change rolls out, Ctr
     assert.equal(head.status, 200, `the tag skaffold deployed is in sync's repository\n${out.slice(-3000)}`);
 
     // A source change: the staged gateway binary changes; skaffold rebuilds, pushes, upgrades.
-    appendFileSync(join(kit, '.build', 'bin', 'openshell-server'), Buffer.from('changed'));
+    appendFileSync(join(kit, '.build', 'bin', 'openshell-gateway'), Buffer.from('changed'));
     await waitUntil('the rollout of the rebuilt gateway', 300_000, () => {
       const now = gatewayImage();
       return now !== first && now.startsWith(`${host}/openshell-gateway:`);

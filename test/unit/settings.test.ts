@@ -174,8 +174,9 @@ describe('validators that only a test of their own keeps honest', () => {
   test('the gateway, gateway build and supervisor build commands: trimmed, never empty', () => {
     const d = load({});
     assert.equal(d.gatewayCommand, 'cargo run -p openshell-server --');
-    assert.equal(d.gatewayBuildCommand, 'cargo build --release -p openshell-server');
-    assert.equal(d.supervisorBuildCommand, 'cargo build --release -p openshell-sandbox');
+    assert.equal(d.gatewayBuildCommand, 'cargo build --release -p openshell-server --features bundled-z3');
+    // Static, for this machine's Linux triple: the supervisor runs inside any sandbox image.
+    assert.match(d.supervisorBuildCommand, /^RUSTFLAGS='-C target-feature=\+crt-static' cargo build --release --target (x86_64|aarch64)-unknown-linux-gnu -p openshell-sandbox$/);
     const s = load({ OPENSHELL_DEV_GATEWAY_COMMAND: ' ./gw --port 1 ', OPENSHELL_DEV_GATEWAY_BUILD_COMMAND: ' make gw ', OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND: ' make sv ' });
     assert.deepEqual([s.gatewayCommand, s.gatewayBuildCommand, s.supervisorBuildCommand], ['./gw --port 1', 'make gw', 'make sv']);
     assert.equal(s.origin.OPENSHELL_DEV_GATEWAY_COMMAND, 'environment');

@@ -82,7 +82,7 @@ describe('k8s:dev:sideload', () => {
     const { ctx, log } = ctxFor(exec, [bin]);
     const code = await sideload.main(ctx);
     assert.equal(code, 0, log.lines.join('\n'));
-    assert.ok(exec.calls.includes(`${K} get pods -n sandboxes -l ${quote('app.kubernetes.io/part-of=openshell,app.kubernetes.io/component=sandbox')} -o json`), exec.calls.join('\n'));
+    assert.ok(exec.calls.includes(`${K} get pods -n sandboxes -l ${quote('agents.x-k8s.io/sandbox-name-hash')} -o json`), exec.calls.join('\n'));
     for (const pod of ['sb-a', 'sb-b']) {
       const mine = exec.calls.filter((c) => c.includes(` ${pod} `) || c.includes(`sandboxes/${pod}:`));
       assert.deepEqual(

@@ -11,16 +11,18 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { bootstrap, helmValuesArgs } from '../../scripts/k8s-dev/bootstrap.ts';
 import { down } from '../../scripts/k8s-dev/down.ts';
-import { gateway, gatewayEnv } from '../../scripts/k8s-dev/gateway.ts';
+import { gateway } from '../../scripts/k8s-dev/gateway.ts';
+import { devGatewayToml } from '../../scripts/lib/gateway-config.ts';
+import { parseToml } from '../support/toml.ts';
 import { imageSpecs, sync } from '../../scripts/k8s-dev/sync.ts';
 import { up } from '../../scripts/k8s-dev/up.ts';
 import { SKAFFOLD_FILE, watch } from '../../scripts/k8s-dev/watch.ts';
-import { DEV_VALUES, devImages } from '../../scripts/lib/bootstrap.ts';
+import { DEV_VALUES } from '../../scripts/lib/bootstrap.ts';
 import type { Engine } from '../../scripts/lib/engine.ts';
 import { buildArgv, contentTag, pushArgv } from '../../scripts/lib/images.ts';
 import { memoryLogger } from '../../scripts/lib/log.ts';
 import { portFree } from '../../scripts/lib/ports.ts';
-import { k3dConfig, k3dProvider } from '../../scripts/lib/providers/k3d.ts';
+import { k3dConfig } from '../../scripts/lib/providers/k3d.ts';
 import { answer, history, reset, type Rule } from '../../scripts/lib/sh.ts';
 import { KIT_ROOT, loadSettings } from '../../scripts/lib/settings.ts';
 import { createContext, parseFlags, UserError, type TaskDefinition } from '../../scripts/lib/task.ts';
@@ -252,22 +254,39 @@ test('watch runs skaffold dev against the dev kubeconfig, namespace and registry
   assert.equal(SKAFFOLD_FILE, join(KIT_ROOT, 'skaffold.yaml'));
 });
 
-test('gateway gets the seed\'s environment', () => {
-  const env = baseEnv();
-  const { ctx } = ctxFor(gateway, env, []);
-  // The image main() passes: where pods pull from, and the dev supervisor repository.
-  const sup = devImages().supervisor;
-  const image = `${k3dProvider.registry(ctx).cluster}/${sup.repo}:${sup.tag}`;
-  assert.equal(image, 'openshell-registry:5000/openshell-supervisor:dev');
-  assert.deepEqual(gatewayEnv(ctx, image, 'image-volume'), {
-    KUBECONFIG: env.OPENSHELL_DEV_KUBECONFIG,
-    OPENSHELL_DRIVERS: 'kubernetes',
-    OPENSHELL_SANDBOX_NAMESPACE: 'openshell',
-    OPENSHELL_SANDBOX_IMAGE: 'openshell-registry:5000/openshell-supervisor:dev',
-    OPENSHELL_SUPERVISOR_SIDELOAD_METHOD: 'image-volume',
+test('gateway: the config file upstream\'s dev gateway writes (the driver reads its settings from the file, not the environment)', () => {
+  const toml = devGatewayToml({
+    certsDir: '/state/tls',
+    gatewayId: 'openshell-dev-dev',
+    sandboxNamespace: 'sandboxes',
+    defaultImage: 'example/sandbox:1',
+    grpcEndpoint: 'http://host.k3d.internal:17670',
+    supervisorImage: 'openshell-registry:5000/openshell-supervisor:dev',
+    sideloadMethod: 'init-container',
   });
-  const other = ctxFor(gateway, baseEnv({ OPENSHELL_SANDBOX_NAMESPACE: 'sandboxes' }), []);
-  assert.equal(gatewayEnv(other.ctx, image, 'init-container').OPENSHELL_SANDBOX_NAMESPACE, 'sandboxes');
+  const doc = parseToml(toml);
+  assert.deepEqual(doc, {
+    openshell: {
+      version: 1,
+      gateway: {
+        compute_drivers: ['kubernetes'],
+        default_image: 'example/sandbox:1',
+        disable_tls: true,
+        auth: { allow_unauthenticated_users: true },
+        gateway_jwt: { signing_key_path: '/state/tls/jwt/signing.pem', public_key_path: '/state/tls/jwt/public.pem', kid_path: '/state/tls/jwt/kid', gateway_id: 'openshell-dev-dev', ttl_secs: 3600 },
+      },
+      drivers: {
+        kubernetes: {
+          namespace: 'sandboxes',
+          gateway_id: 'openshell-dev-dev',
+          grpc_endpoint: 'http://host.k3d.internal:17670',
+          supervisor_image: 'openshell-registry:5000/openshell-supervisor:dev',
+          supervisor_image_pull_policy: 'Always',
+          supervisor_sideload_method: 'init-container',
+        },
+      },
+    },
+  });
 });
 
 describe('sync', () => {
@@ -290,7 +309,7 @@ describe('sync', () => {
       'podman', 'build', '-f', join(KIT_ROOT, 'deploy', 'docker', 'Dockerfile.supervisor'), '-t', 'localhost:5000/openshell-supervisor:dev', KIT_ROOT,
     ]);
     assert.equal(specs.supervisor.repo, 'openshell-supervisor');
-    assert.equal(specs.gateway.binary, 'openshell-server');
+    assert.equal(specs.gateway.binary, 'openshell-gateway');
     assert.equal(specs.supervisor.binary, 'openshell-sandbox');
     assert.deepEqual(pushArgv(docker, refs[0]!), ['docker', 'push', refs[0]]);
     assert.deepEqual(pushArgv(podman, refs[0]!), ['podman', 'push', '--tls-verify=false', refs[0]]);
