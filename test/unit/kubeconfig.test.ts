@@ -386,6 +386,40 @@ describe('files', () => {
     assert.deepEqual(removeFromUser({ names, env, home: d }), [], 'idempotent');
   });
 
+  test('Windows line endings and a dash on a line of its own keep their bytes', () => {
+    const crlf = user.replaceAll('\n', '\r\n');
+    const merged = mergeText(crlf, ours, names);
+    assert.deepEqual(namesOf(load(merged).clusters), ['prod', 'staging', 'staging', 'k3d-openshell-dev']);
+    assert.equal(removeText(merged, names), crlf);
+    const dash = 'apiVersion: v1\nclusters:\n-\n  name: a\n  cluster: {}\n';
+    const m2 = mergeText(dash, ours, names);
+    assert.ok(m2.startsWith(dash), m2);
+    assert.equal(removeText(m2, names), dash + 'users:\ncontexts:\n');
+  });
+
+  test('a comment-only file without a final newline; a cluster kubeconfig missing one of ours is refused', () => {
+    const merged = mergeText('# mine', ours, names);
+    assert.ok(merged.startsWith('# mine\napiVersion: v1\n'), merged);
+    const noUser = ours.replace(/users:[\s\S]*$/, 'users: []\n');
+    assert.throws(() => mergeText(user, noUser, names), (e: Error) => e instanceof UserError && e.message === 'the cluster kubeconfig has no user named admin@k3d-openshell-dev');
+  });
+
+  test('modes: a new directory is 0700; a file\'s own mode is kept even where the umask would narrow it; a dry run on an existing file says updated', () => {
+    const d = freshDir();
+    writeOwnFile(join(d, 'new-dir', 'own.yaml'), ours);
+    assert.equal(statSync(join(d, 'new-dir')).mode & 0o777, 0o700);
+    const f = join(d, 'wide.yaml');
+    writeFileSync(f, ours);
+    chmodSync(f, 0o666);
+    atomicWrite(f, rotated);
+    assert.equal(statSync(f).mode & 0o777, 0o666);
+    const home = freshDir();
+    mkdirSync(join(home, '.kube'));
+    writeFileSync(join(home, '.kube', 'config'), user);
+    assert.deepEqual(mergeIntoUser({ ours, names, env: {}, home, ownFile: join(home, 'own.yaml'), dryRun: true }), { file: join(home, '.kube', 'config'), change: 'updated' });
+    assert.equal(readFileSync(join(home, '.kube', 'config'), 'utf8'), user);
+  });
+
   test('a failed rename leaves no temporary file behind', () => {
     const d = freshDir();
     const target = join(d, 'config');

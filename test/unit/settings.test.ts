@@ -290,6 +290,27 @@ describe('every accepted spelling and every edge', () => {
     }
   });
 
+  test('padded values are trimmed; the provider is never empty; messages end where they should', () => {
+    assert.equal(load({ OPENSHELL_DEV_KUBECONFIG: ' /abs/dev.yaml ' }).kubeconfig, '/abs/dev.yaml');
+    assert.equal(load({ OPENSHELL_DEV_AGENT_SANDBOX_VERSION: ' v0.5.5 ' }).agentSandboxVersion, 'v0.5.5');
+    assert.equal(load({ OPENSHELL_DEV_AGENT_SANDBOX_VERSION: 'v10.20.30' }).agentSandboxVersion, 'v10.20.30');
+    rejects({ OPENSHELL_DEV_AGENT_SANDBOX_VERSION: 'xv0.5.5' }, /OPENSHELL_DEV_AGENT_SANDBOX_VERSION="xv0\.5\.5"/);
+    rejects({ OPENSHELL_DEV_CLUSTER_PROVIDER: '' }, /^OPENSHELL_DEV_CLUSTER_PROVIDER="" is not valid: allowed values are k3d, kwok, existing$/);
+    rejects({ OPENSHELL_DEV_AGENT_SANDBOX_MANIFEST: './mirror-https://m.yaml' }, /OPENSHELL_DEV_AGENT_SANDBOX_MANIFEST=/, /http\(s\) URL or an existing file/);
+    const dir = mkdtempSync(join(work, 'kubebin-trim-'));
+    for (const b of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler']) {
+      writeFileSync(join(dir, b), '#!/bin/sh\n');
+      chmodSync(join(dir, b), 0o755);
+    }
+    assert.equal(load({ OPENSHELL_DEV_KUBE_BIN_DIR: ` ${dir} ` }).kubeBinDir, dir);
+    chmodSync(join(dir, 'kube-scheduler'), 0o644);
+    chmodSync(join(dir, 'kube-controller-manager'), 0o644);
+    rejects(
+      { OPENSHELL_DEV_KUBE_BIN_DIR: dir },
+      /must be a directory holding kube-apiserver, kube-controller-manager, kube-scheduler \(missing: kube-controller-manager, kube-scheduler\)/,
+    );
+  });
+
   test('kubeNames: k3d- for k3d and existing, kwok- for kwok', () => {
     assert.deepEqual(kubeNames({ cluster: 'c', provider: 'kwok' }), { context: 'kwok-c', cluster: 'kwok-c', user: 'admin@kwok-c' });
     assert.deepEqual(kubeNames({ cluster: 'c', provider: 'existing' }), { context: 'k3d-c', cluster: 'k3d-c', user: 'admin@k3d-c' });
