@@ -302,11 +302,11 @@ describe('every accepted spelling and every edge', () => {
       writeFileSync(join(dir, b), '#!/bin/sh\n');
       chmodSync(join(dir, b), 0o755);
     }
-    assert.equal(load({ OPENSHELL_DEV_KUBE_BIN_DIR: ` ${dir} ` }).kubeBinDir, dir);
+    assert.equal(kubeBins({ OPENSHELL_DEV_KUBE_BIN_DIR: ` ${dir} ` }), dir);
     chmodSync(join(dir, 'kube-scheduler'), 0o644);
     chmodSync(join(dir, 'kube-controller-manager'), 0o644);
-    rejects(
-      { OPENSHELL_DEV_KUBE_BIN_DIR: dir },
+    assert.throws(
+      () => kubeBins({ OPENSHELL_DEV_KUBE_BIN_DIR: dir }),
       /must be a directory holding kube-apiserver, kube-controller-manager, kube-scheduler \(missing: kube-controller-manager, kube-scheduler\)/,
     );
   });
