@@ -17,6 +17,7 @@ import { loadSettings } from '../../scripts/lib/settings.ts';
 import { applySideload, methodForVersion, parseKubeVersion, type SideloadMethod } from '../../scripts/lib/sideload.ts';
 import { sideload } from '../../scripts/k8s-dev/sideload.ts';
 import { proveSideload } from '../../scripts/lib/smoke-pod.ts';
+import { configure } from '../../scripts/lib/sh.ts';
 import { createContext, type TaskContext } from '../../scripts/lib/task.ts';
 import { waitUntil } from '../support/e2e.ts';
 import { missingEnv, missingTools } from '../support/requires.ts';
@@ -138,7 +139,7 @@ for (const [label, envName] of [
         const pod = {
           apiVersion: 'v1',
           kind: 'Pod',
-          metadata: { name: names[i], namespace: 'openshell', labels: { 'app.kubernetes.io/part-of': 'openshell', 'app.kubernetes.io/component': 'sandbox' } },
+          metadata: { name: names[i], namespace: 'openshell', labels: { 'agents.x-k8s.io/sandbox-name-hash': `h${i}` } },
           spec: applySideload({ containers: [{ name: 'agent', image: 'agent:dev' }] }, m, { image: IMAGE, pullPolicy: 'Always' }),
         };
         const r = spawnSync(join(process.env[envName]!, 'kubectl'), ['--kubeconfig', kubeconfigFile, 'create', '-f', '-'], { input: JSON.stringify(pod), encoding: 'utf8' });
@@ -155,7 +156,12 @@ for (const [label, envName] of [
       chmodSync(bin, 0o755);
       const log = memoryLogger(false);
       const tctx = createContext(sideload, { argv: ['--dry-run', bin], env: ctx.env, log, settings: ctx.settings });
-      assert.equal(await sideload.main(tctx), 0, log.lines.join('\n'));
+      // --dry-run is process-wide (sh.ts), as in a task process: turn it off again for the tests after this one.
+      try {
+        assert.equal(await sideload.main(tctx), 0, log.lines.join('\n'));
+      } finally {
+        configure({ dryRun: false });
+      }
       const text = log.lines.join('\n');
       for (const [i, m] of methods.entries()) {
         if (m === 'init-container') assert.match(text, new RegExp(`would run: kubectl .* cp ${bin} openshell/${names[i]}:/opt/openshell/bin/\\.openshell-sandbox\\.\\S+\\.new -c agent`));
