@@ -329,5 +329,10 @@ test('k3dConfig applies non-default settings', () => {
   assert.deepEqual(defaults.ports, [{ port: '8080:30051', nodeFilters: ['loadbalancer'] }]);
   assert.equal(defaults.registries.create.hostPort, '5000');
   assert.equal(defaults.agents, 1);
+  assert.equal(defaults.registries.create.image, undefined);
+  // OPENSHELL_DEV_REGISTRY_IMAGE picks the registry image k3d runs (a mirror, an offline copy).
+  const img = k3dConfig(loadSettings({ env: { ...env, OPENSHELL_DEV_REGISTRY_IMAGE: 'mirror.example/library/registry:2' }, root: work, home: env.HOME! })) as Record<string, any>;
+  assert.equal(img.registries.create.image, 'mirror.example/library/registry:2');
+  assert.throws(() => loadSettings({ env: { ...env, OPENSHELL_DEV_REGISTRY_IMAGE: 'no tag' }, root: work, home: env.HOME! }), /OPENSHELL_DEV_REGISTRY_IMAGE="no tag" is not valid/);
 });
 

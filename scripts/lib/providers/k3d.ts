@@ -46,6 +46,7 @@ export function k3dConfig(s: Settings, opts: { reuseRegistry?: boolean } = {}, b
     cfg.registries.use = [`${s.registryName}:${REGISTRY_CONTAINER_PORT}`];
   } else {
     cfg.registries.create = { ...cfg.registries.create, name: s.registryName, hostPort: String(s.registryPort) };
+    if (s.registryImage) cfg.registries.create.image = s.registryImage;
   }
   cfg.registries.config = stringify({ mirrors: { [`localhost:${s.registryPort}`]: { endpoint: [`http://${s.registryName}:${REGISTRY_CONTAINER_PORT}`] } } });
   cfg.options = { ...cfg.options, k3d: { ...cfg.options?.k3d, timeout: `${s.timeoutSec}s` } };
