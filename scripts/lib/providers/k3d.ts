@@ -1,7 +1,8 @@
 // k3d: k3s in containers on Docker or Podman, with a bundled registry. The
 // cluster comes from the declarative deploy/k3d/cluster.yaml, filled in from
 // the settings and piped to `k3d cluster create --config -`.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { useEngine } from '../engine.ts';
@@ -131,6 +132,17 @@ export const k3dProvider: ClusterProvider = {
 
   async start(ctx) {
     const s = ctx.settings;
+    // A create interrupted half-way (Ctrl+C while k3d starts the nodes) leaves the
+    // containers but k3d's rollback removes the network: `k3d cluster start`
+    // can never succeed on that. Remove the remains and create the cluster again.
+    const engine = await useEngine(ctx);
+    const net = await ctx.run.run({ argv: [engine.cli, 'network', 'inspect', `k3d-${s.cluster}`], check: false, timeoutMs: 30_000 });
+    if (net.code !== 0 && !ctx.run.dryRun) {
+      ctx.log.warn(`cluster ${s.cluster} was left half-created (its network k3d-${s.cluster} is gone): deleting what remains and creating it again`);
+      await this.delete(ctx);
+      await this.create(ctx);
+      return;
+    }
     await ctx.log.progress(
       `starting k3d cluster ${s.cluster}`,
       ctx.run.run({ argv: ['k3d', 'cluster', 'start', s.cluster, '--wait', '--timeout', `${s.timeoutSec}s`], mode: 'stream', mutates: true, timeoutMs: (s.timeoutSec + 60) * 1000 }),
@@ -141,7 +153,21 @@ export const k3dProvider: ClusterProvider = {
     const s = ctx.settings;
     const state = await this.state(ctx);
     if (state.exists) {
-      await ctx.log.progress(`deleting k3d cluster ${s.cluster}`, ctx.run.run({ argv: ['k3d', 'cluster', 'delete', s.cluster], mode: 'stream', mutates: true, timeoutMs: 180_000 }));
+      // `k3d cluster delete` also rewrites the default kubeconfig (KUBECONFIG or
+      // ~/.kube/config) through client-go, reformatting it and dropping its
+      // comments, even when it holds none of our entries. Ours are removed by the
+      // kit itself, byte for byte, so k3d gets a scratch kubeconfig instead.
+      const scratch = mkdtempSync(join(tmpdir(), 'openshell-k3d-delete-'));
+      const kubeconfig = join(scratch, 'kubeconfig');
+      writeFileSync(kubeconfig, 'apiVersion: v1\nkind: Config\n', { mode: 0o600 });
+      try {
+        await ctx.log.progress(
+          `deleting k3d cluster ${s.cluster}`,
+          ctx.run.run({ argv: ['k3d', 'cluster', 'delete', s.cluster], env: { KUBECONFIG: kubeconfig }, mode: 'stream', mutates: true, timeoutMs: 180_000 }),
+        );
+      } finally {
+        rmSync(scratch, { recursive: true, force: true });
+      }
     }
     // k3d removes a registry it created with the cluster; one reused from earlier may remain.
     if (await findRegistry(ctx)) {
