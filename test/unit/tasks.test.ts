@@ -296,6 +296,12 @@ test('bootstrap passes values.dev.yaml and only the settings that differ', () =>
     '--set', 'supervisor.sideloadMethod=init-container',
     '--set', 'sandbox.namespace=sandboxes',
   ]);
+  // Pods pull the dev images from the registry in use, not the default name in values.dev.yaml.
+  assert.deepEqual(helmValuesArgs(ctxFor(bootstrap, baseEnv({ OPENSHELL_DEV_REGISTRY_NAME: 'team-a-registry' }), []).ctx), [
+    '-f', DEV_VALUES,
+    '--set', 'image.repository=team-a-registry:5000/openshell-gateway',
+    '--set', 'supervisor.image.repository=team-a-registry:5000/openshell-supervisor',
+  ]);
   assert.equal(DEV_VALUES, join(KIT_ROOT, 'deploy', 'helm', 'openshell', 'values.dev.yaml'));
 });
 
