@@ -18,7 +18,8 @@
 // runs the gateway for real, so it needs the real OpenShell binaries
 // (OPENSHELL_TEST_GATEWAY_BIN, OPENSHELL_TEST_SUPERVISOR_BIN) and an
 // agent-sandbox manifest whose controller can run here
-// (OPENSHELL_TEST_AGENT_SANDBOX_MANIFEST, or the pinned release online);
+// (OPENSHELL_TEST_AGENT_SANDBOX_MANIFEST, with OPENSHELL_TEST_AGENT_SANDBOX_IMAGE
+// imported into the nodes by `k3d image import`, or the pinned release online);
 // without them that step skips, saying so, and the rest still runs.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -305,6 +306,17 @@ spec:
     });
 
     test('bootstrap installs the chart, the gateway pod runs; status is healthy', { ...T, skip: bootstrapSkip }, async () => {
+      // The test bed's agent-sandbox controller image is in its own registry (localhost:5000 on the
+      // host, which the nodes cannot reach): `k3d image import` puts it into the nodes.
+      const controller = process.env.OPENSHELL_TEST_AGENT_SANDBOX_IMAGE;
+      if (controller) {
+        if (spawnSync('docker', ['image', 'inspect', controller], { stdio: 'ignore' }).status !== 0) {
+          const pull = spawnSync('docker', ['pull', '-q', controller], { encoding: 'utf8', timeout: 120_000 });
+          assert.equal(pull.status, 0, `docker pull ${controller}: ${pull.stderr}`);
+        }
+        const imp = spawnSync('k3d', ['image', 'import', '-c', cluster, controller], { encoding: 'utf8', timeout: 180_000, env });
+        assert.equal(imp.status, 0, `k3d image import ${controller}: ${imp.stdout}${imp.stderr}`);
+      }
       const b = await runTask('bootstrap', [], env, { timeoutMs: 540_000 });
       ok(b);
       const again = await runTask('bootstrap', [], env, { timeoutMs: 120_000 });
