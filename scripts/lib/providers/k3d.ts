@@ -37,8 +37,9 @@ export function k3dConfig(s: Settings, opts: { reuseRegistry?: boolean } = {}, b
   cfg.image = s.k3sImage;
   const ports = (cfg.ports ?? []) as Array<{ port: string; nodeFilters: string[] }>;
   const gateway = ports.find((p) => p.port.endsWith(`:${GATEWAY_NODE_PORT}`));
-  if (gateway) gateway.port = `${s.httpPort}:${GATEWAY_NODE_PORT}`;
-  else ports.push({ port: `${s.httpPort}:${GATEWAY_NODE_PORT}`, nodeFilters: ['loadbalancer'] });
+  const bind = gateway?.port.match(/^(\d+\.\d+\.\d+\.\d+):/)?.[1] ?? '127.0.0.1';
+  if (gateway) gateway.port = `${bind}:${s.httpPort}:${GATEWAY_NODE_PORT}`;
+  else ports.push({ port: `${bind}:${s.httpPort}:${GATEWAY_NODE_PORT}`, nodeFilters: ['loadbalancer'] });
   cfg.ports = ports;
   cfg.registries = { ...cfg.registries };
   if (opts.reuseRegistry) {
