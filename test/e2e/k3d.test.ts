@@ -41,13 +41,10 @@ function ok(r: TaskRun): void {
   assert.deepEqual(stackLines(r.out), []);
 }
 
-/** false when the image is here or could be pulled now; else why not. */
+/** false when the image is in the engine; else why not. Tests never pull (a pull's time and outcome depend on the network). */
 function missingImage(image: string, what: string): false | string {
   if (spawnSync('docker', ['image', 'inspect', image], { stdio: 'ignore', timeout: 30_000 }).status === 0) return false;
-  const pull = spawnSync('docker', ['pull', image], { encoding: 'utf8', timeout: 300_000 });
-  if (pull.status === 0) return false;
-  const why = (pull.stderr || pull.stdout || String(pull.error ?? '')).trim().split('\n').pop();
-  return `needs ${what} ${image}: not present locally and \`docker pull\` failed (${why})`;
+  return `needs ${what} ${image} in the engine: \`docker pull ${image}\` first where a registry is reachable (the tests never pull)`;
 }
 
 /** Containers, networks and volumes k3d made for a cluster (and its registry container). */
@@ -451,18 +448,18 @@ describe("k3d on Podman's Docker API (DOCKER_HOST, DOCKER_SOCK from the kit's en
   });
 });
 
-/** false when the engine cannot get k3d's registry image (this machine); else why the test does not apply. */
-function registryImageObtainable(): false | string {
-  const image = 'docker.io/library/registry:2';
-  if (spawnSync('docker', ['image', 'inspect', image], { stdio: 'ignore', timeout: 30_000 }).status === 0) return `${image} is present, so k3d would get past the registry: the flow suite covers this machine`;
-  const pull = spawnSync('docker', ['pull', image], { stdio: 'ignore', timeout: 120_000 });
-  return pull.status === 0 ? `the engine can pull ${image} here, so a create would not fail: the flow suite covers this machine` : false;
+const REGISTRY_IMAGE = 'docker.io/library/registry:2';
+
+/** false when k3d's registry image is not in the engine (so a create must pull it); else why the test does not apply. */
+function registryImagePresent(): false | string {
+  if (spawnSync('docker', ['image', 'inspect', REGISTRY_IMAGE], { stdio: 'ignore', timeout: 30_000 }).status === 0) return `${REGISTRY_IMAGE} is present, so k3d would get past the registry: the flow suite covers this machine`;
+  return false;
 }
 
 // Real k3d on a real Docker engine that cannot pull the registry image (k3d's
 // default, registry:2): k3d fails half-way and its own rollback fails too,
 // leaving a network and a volume.
-describe('k3d on an engine that cannot pull images (real k3d, real Docker)', { skip: missingTools('k3d') || missingDocker() || registryImageObtainable() }, () => {
+describe('k3d on an engine that cannot pull images (real k3d, real Docker)', { skip: missingTools('k3d') || missingDocker() || registryImagePresent() }, () => {
   const cluster = uniqueName('e2e-k3d-nopull');
   let home = '';
   let env: NodeJS.ProcessEnv = {};
@@ -486,9 +483,11 @@ describe('k3d on an engine that cannot pull images (real k3d, real Docker)', { s
     rmTree(home);
   });
 
-  test('up fails naming the image it cannot pull, and removes what k3d left behind', T, async () => {
+  test('up fails naming the image it cannot pull, and removes what k3d left behind', T, async (t) => {
     for (let attempt = 1; attempt <= 2; attempt++) {
       const r = await runTask('up', [], env, { timeoutMs: 120_000 });
+      // Whether the engine can pull is known only by trying: where it could, this is not the case under test.
+      if (attempt === 1 && r.code === 0) return t.skip(`the engine pulled ${REGISTRY_IMAGE} and k3d created the cluster: the flow suite covers this machine`);
       assert.equal(r.code, 1, describeRun(r));
       assert.deepEqual(stackLines(r.out), []);
       assert.match(r.out, new RegExp(`k3d could not create cluster ${cluster}: the engine cannot pull \\S+registry:2`));
