@@ -26,11 +26,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { stringify } from 'yaml';
 import { endpointFor, engineEnv } from '../../scripts/lib/engine.ts';
-import { k3dConfig } from '../../scripts/lib/providers/k3d.ts';
 import { tagDigest } from '../../scripts/lib/registry.ts';
-import { K3S_IMAGE, loadSettings } from '../../scripts/lib/settings.ts';
+import { K3S_IMAGE } from '../../scripts/lib/settings.ts';
 import { busybox, describeRun, fixtureBinary, freePort, kubectl, kubectlOk, listen, missingBusybox, rmTree, runTask, stackLines, taskEnv, tempDir, uniqueName, waitUntil, type TaskRun } from '../support/e2e.ts';
 import { missingDocker, missingEnv, missingTools } from '../support/requires.ts';
 
@@ -357,74 +355,95 @@ spec:
   });
 }
 
-// Seed 000's engine table for Podman, proven with k3d itself: DOCKER_HOST and
-// DOCKER_SOCK as the kit derives them (endpointFor) point k3d at Podman's
-// Docker API, and k3d creates the kit's cluster (its k3dConfig) there, with the
-// stand-in k3s image, both nodes Ready. Two things Podman needs that Docker
-// does not, both from k3d's Podman guide or this run: the registry is created
-// on Podman's own network first (Podman has no "bridge" network, which k3d's
-// registries.create assumes), and Podman's init binary, catatonit, must be
-// installed (k3d runs its nodes with --init). The kit's own `up` does not yet
-// create the registry that way on Podman: this suite drives k3d directly.
+// Seed 000's engine table for Podman, proven with k3d itself: the kit's `up`
+// and `down` with CONTAINER_ENGINE=podman export DOCKER_HOST and DOCKER_SOCK
+// (endpointFor, from XDG_RUNTIME_DIR) and drive real k3d on Podman's Docker
+// API, with the stand-in k3s image: both nodes Ready, a pod pulling through the
+// localhost mirror, down leaving nothing. Two things Podman needs that Docker
+// does not: its init binary, catatonit (k3d runs its nodes with --init), and a
+// registry created on Podman's own network (Podman has no "bridge" network,
+// which k3d's registries.create assumes): the README's workaround, `k3d
+// registry create NAME --default-network podman` before `up`, which attaches it.
 const podmanHost = process.env.OPENSHELL_TEST_PODMAN_HOST ?? '';
 const podmanRuntimeDir = /^unix:\/\/(.+)\/podman\/podman\.sock$/.exec(podmanHost)?.[1];
-const podmanEnv = podmanRuntimeDir ? engineEnv(endpointFor('podman', { platform: 'linux', env: { XDG_RUNTIME_DIR: podmanRuntimeDir }, uid: process.getuid?.() ?? 0, home: '/' })) : {};
 const standinImages = [standinImage, process.env.K3D_IMAGE_TOOLS, process.env.K3D_IMAGE_LOADBALANCER, process.env.OPENSHELL_TEST_K3D_REGISTRY_IMAGE].filter((i): i is string => !!i);
 const podmanSkip: false | string =
   missingEnv('OPENSHELL_TEST_PODMAN_HOST') ||
   (!podmanRuntimeDir && `OPENSHELL_TEST_PODMAN_HOST=${podmanHost} is not <dir>/podman/podman.sock (the path the kit derives from XDG_RUNTIME_DIR)`) ||
   missingTools('podman', 'k3d', 'kubectl') ||
   missingEnv('OPENSHELL_TEST_K3S_STANDIN_IMAGE') ||
+  missingEnv('OPENSHELL_TEST_K3D_REGISTRY_IMAGE') ||
   missingDocker({ ...process.env, DOCKER_HOST: podmanHost }) ||
+  missingBusybox() ||
   (!existsSync('/usr/libexec/podman/catatonit') && !existsSync('/usr/bin/catatonit') && 'needs catatonit (apt-get install catatonit): k3d runs its nodes with --init, which Podman serves with catatonit') ||
   false;
 
-describe("k3d on Podman's Docker API (DOCKER_HOST, DOCKER_SOCK from the kit's engine table) with the test bed's stand-in k3s image", { skip: podmanSkip }, () => {
+describe("k3d on Podman's Docker API (the kit's up and down with CONTAINER_ENGINE=podman) with the test bed's stand-in k3s image", { skip: podmanSkip }, () => {
   const cluster = uniqueName('e2e-k3d-podman');
   const registry = uniqueName('e2e-pod-reg');
   let home = '';
   let env: NodeJS.ProcessEnv = {};
-  const podman = (argv: string[]) => spawnSync('podman', argv, { encoding: 'utf8', timeout: 300_000, env });
-  const k3d = (argv: string[], input?: string) => spawnSync('k3d', argv, { input, encoding: 'utf8', timeout: 300_000, env });
+  let podmanApi: NodeJS.ProcessEnv = {};
+  const podman = (argv: string[]) => spawnSync('podman', argv, { encoding: 'utf8', timeout: 300_000, env: podmanApi });
+  const k3d = (argv: string[]) => spawnSync('k3d', argv, { encoding: 'utf8', timeout: 300_000, env: podmanApi });
+  const leftovers = () =>
+    [
+      ...podman(['ps', '-a', '--filter', `label=k3d.cluster=${cluster}`, '--format', 'container {{.Names}}']).stdout.split('\n'),
+      ...podman(['ps', '-a', '--filter', `name=k3d-${registry}`, '--format', 'container {{.Names}}']).stdout.split('\n'),
+      ...podman(['network', 'ls', '--format', '{{.Name}}']).stdout.split('\n').filter((n) => n === `k3d-${cluster}`),
+      ...podman(['volume', 'ls', '--filter', `label=k3d.cluster=${cluster}`, '--format', 'volume {{.Name}}']).stdout.split('\n'),
+    ].filter((l) => l.trim());
 
   before(async () => {
     home = tempDir('k3d-podman');
-    env = { ...process.env, ...podmanEnv, HOME: home, KUBECONFIG: join(home, 'kubeconfig.yaml') };
-    assert.equal(env.DOCKER_HOST, podmanHost, 'the kit derives the socket .ci/run serves');
+    // The kit's table: Podman on Linux with XDG_RUNTIME_DIR → that socket, in DOCKER_HOST and DOCKER_SOCK.
+    const endpoint = engineEnv(endpointFor('podman', { platform: 'linux', env: { XDG_RUNTIME_DIR: podmanRuntimeDir }, uid: process.getuid?.() ?? 0, home }));
+    assert.equal(endpoint.DOCKER_HOST, podmanHost);
+    assert.equal(endpoint.DOCKER_SOCK, podmanHost.slice('unix://'.length));
+    podmanApi = { ...process.env, ...endpoint };
+    const registryPort = await freePort();
+    env = taskEnv(home, {
+      CONTAINER_ENGINE: 'podman',
+      XDG_RUNTIME_DIR: podmanRuntimeDir,
+      CONTAINERS_CONF: process.env.CONTAINERS_CONF,
+      CONTAINERS_REGISTRIES_CONF: process.env.CONTAINERS_REGISTRIES_CONF,
+      OPENSHELL_DEV_CLUSTER_PROVIDER: 'k3d',
+      OPENSHELL_DEV_CLUSTER: cluster,
+      OPENSHELL_DEV_KUBECONFIG: join(home, 'kubeconfig.yaml'),
+      OPENSHELL_DEV_HTTP_PORT: String(await freePort()),
+      OPENSHELL_DEV_REGISTRY_PORT: String(registryPort),
+      OPENSHELL_DEV_REGISTRY_NAME: `k3d-${registry}`,
+      OPENSHELL_DEV_K3S_IMAGE: standinImage,
+      OPENSHELL_DEV_TIMEOUT: '240',
+      K3D_IMAGE_TOOLS: process.env.K3D_IMAGE_TOOLS,
+      K3D_IMAGE_LOADBALANCER: process.env.K3D_IMAGE_LOADBALANCER,
+    });
     // Podman keeps its own images: copy the stand-ins over from Docker.
     const absent = standinImages.filter((i) => podman(['image', 'exists', i]).status !== 0);
     if (absent.length > 0) {
-      const load = spawnSync('sh', ['-c', 'docker save "$@" | podman load -q', 'sh', ...absent], { encoding: 'utf8', timeout: 600_000, env: { ...env, DOCKER_HOST: process.env.DOCKER_HOST } });
+      const load = spawnSync('sh', ['-c', 'docker save "$@" | podman load -q', 'sh', ...absent], { encoding: 'utf8', timeout: 600_000 });
       assert.equal(load.status, 0, `docker save | podman load: ${load.stderr}`);
     }
+    const reg = k3d(['registry', 'create', registry, '--default-network', 'podman', '--port', `127.0.0.1:${registryPort}`, '--image', process.env.OPENSHELL_TEST_K3D_REGISTRY_IMAGE!]);
+    assert.equal(reg.status, 0, `k3d registry create: ${reg.stdout}${reg.stderr}`);
   });
 
-  after(() => {
+  after(async () => {
     if (!home) return;
-    k3d(['cluster', 'delete', cluster]);
-    k3d(['registry', 'delete', `k3d-${registry}`]);
-    podman(['network', 'rm', '-f', `k3d-${cluster}`]);
+    await runTask('down', [], env, { timeoutMs: 300_000 });
     rmTree(home);
   });
 
-  test('k3d creates the kit\'s cluster on Podman: registry on Podman\'s network, 2 nodes Ready; delete leaves nothing', T, async (t) => {
-    const port = await freePort();
-    const reg = k3d(['registry', 'create', registry, '--default-network', 'podman', '--port', `127.0.0.1:${port}`, '--image', process.env.OPENSHELL_TEST_K3D_REGISTRY_IMAGE!]);
-    assert.equal(reg.status, 0, `k3d registry create: ${reg.stdout}${reg.stderr}`);
-    // k3d's registry command prefixes the name with k3d-: the kit's config attaches it under that name.
-    const settings = loadSettings({
-      env: { HOME: home, OPENSHELL_DEV_CLUSTER: cluster, OPENSHELL_DEV_HTTP_PORT: String(await freePort()), OPENSHELL_DEV_REGISTRY_PORT: String(port), OPENSHELL_DEV_REGISTRY_NAME: `k3d-${registry}`, OPENSHELL_DEV_K3S_IMAGE: standinImage, OPENSHELL_DEV_TIMEOUT: '240' },
-      root: home,
-      home,
-    });
-    const t0 = performance.now();
-    const create = k3d(['cluster', 'create', '--config', '-'], stringify(k3dConfig(settings, { reuseRegistry: true })));
-    assert.equal(create.status, 0, `k3d cluster create on Podman: ${create.stdout}${create.stderr}`);
-    t.diagnostic(`k3d cluster create on Podman: ${((performance.now() - t0) / 1000).toFixed(1)}s`);
-    const kc = join(home, 'cluster.yaml');
-    writeFileSync(kc, k3d(['kubeconfig', 'get', cluster]).stdout);
-    await waitUntil('2 Ready nodes', 120_000, () => (kubectl(kc, ['get', 'nodes', '--no-headers']).stdout.match(/ Ready /g) ?? []).length === 2, 1000);
-    // A pod pulls from the registry on Podman's network through the localhost mirror.
+  test('up creates the cluster on Podman and attaches the registry: 2 nodes Ready, a pod pulls through the localhost mirror; a second up changes nothing', T, async (t) => {
+    const r = await runTask('up', [], env, { timeoutMs: 540_000 });
+    ok(r);
+    t.diagnostic(`up on Podman: ${(r.ms / 1000).toFixed(1)}s`);
+    // The nodes are Podman's containers (the Docker engine holds none of them).
+    assert.match(podman(['ps', '--filter', `label=k3d.cluster=${cluster}`, '--format', '{{.Names}}']).stdout, new RegExp(`k3d-${cluster}-server-0`));
+    assert.equal(spawnSync('docker', ['ps', '-q', '--filter', `label=k3d.cluster=${cluster}`], { encoding: 'utf8' }).stdout.trim(), '');
+    assert.match(r.out, /ready: 2 node\(s\) Ready/);
+    const kc = env.OPENSHELL_DEV_KUBECONFIG!;
+    const port = env.OPENSHELL_DEV_REGISTRY_PORT!;
     const ctx = join(home, 'app');
     mkdirSync(ctx, { recursive: true });
     spawnSync('cp', [busybox()!, join(ctx, 'busybox')]);
@@ -437,14 +456,14 @@ describe("k3d on Podman's Docker API (DOCKER_HOST, DOCKER_SOCK from the kit's en
     await waitUntil('the default ServiceAccount', 60_000, () => kubectl(kc, ['get', 'serviceaccount', 'default']).status === 0, 1000);
     kubectlOk(kc, ['run', 'probe', '--image', tag, '--restart=Never', '--command', '--', 'sleep', '600']);
     kubectlOk(kc, ['wait', '--for=condition=Ready', 'pod/probe', '--timeout=120s'], undefined, 150_000);
-    const del = k3d(['cluster', 'delete', cluster]);
-    assert.equal(del.status, 0, del.stderr);
-    k3d(['registry', 'delete', `k3d-${registry}`]);
-    const left = [
-      ...podman(['ps', '-a', '--filter', `label=k3d.cluster=${cluster}`, '--format', '{{.Names}}']).stdout.split('\n'),
-      ...podman(['volume', 'ls', '--filter', `label=k3d.cluster=${cluster}`, '--format', '{{.Name}}']).stdout.split('\n'),
-    ].filter((l) => l.trim());
-    assert.deepEqual(left, []);
+    const again = await runTask('up', [], env, { timeoutMs: 120_000 });
+    ok(again);
+    assert.match(again.out, new RegExp(`cluster ${cluster} is running`));
+  });
+
+  test('down leaves no container, network or volume in Podman', T, async () => {
+    ok(await runTask('down', [], env, { timeoutMs: 300_000 }));
+    assert.deepEqual(leftovers(), []);
   });
 });
 
