@@ -59,7 +59,8 @@ debs="$CACHE/debs/nginx"
 if ! ls "$debs"/nginx_*.deb >/dev/null 2>&1; then
   log "downloading ${NGINX_DEBS[*]} from Debian"
   rm -rf "$debs.tmp" && mkdir -p "$debs.tmp" && chmod 777 "$debs.tmp"
-  (cd "$debs.tmp" && apt-get download -q "${NGINX_DEBS[@]}" 2>&1 | grep -v "^W: Download is performed unsandboxed" >&2) || { log "apt-get download ${NGINX_DEBS[*]} failed (apt-get update first?)"; exit 1; }
+  fetch() { (cd "$debs.tmp" && apt-get download -q "${NGINX_DEBS[@]}" 2>&1 | grep -v "^W: Download is performed unsandboxed" >&2; ls nginx_*.deb >/dev/null 2>&1); }
+  fetch || { apt-get update -qq >&2 && fetch; } || { log "apt-get download ${NGINX_DEBS[*]} failed"; exit 1; }
   rm -rf "$debs" && mv "$debs.tmp" "$debs"
 fi
 
