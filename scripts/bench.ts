@@ -5,12 +5,16 @@
 //      otherwise), then down
 //   2b. k3d with the test bed's stand-in k3s image: first up, no-op up, down
 //   3. supervisor hot-swap for 1 and 10 pods against an image rebuild, push and rollout
+//   4. the test bed's real node (test/bed/realnode.ts): start → Ready, pod apply →
+//      Running, the doctor's smoke proof, down (only with OPENSHELL_TEST_REAL_NODE=1, as root)
 // Sections whose tools are missing are skipped with the reason.
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchSideload, formatRow } from './bench/sideload.ts';
+import { benchRealNode } from '../test/bed/bench.ts';
+import { missingRealNode } from '../test/bed/realnode.ts';
 import { KIT_ROOT } from './lib/settings.ts';
 import { createContext } from './lib/task.ts';
 
@@ -69,7 +73,7 @@ if (missing.length > 0) {
     OPENSHELL_DEV_GATEWAY_BASE_IMAGE: process.env.OPENSHELL_DEV_GATEWAY_BASE_IMAGE ?? 'scratch',
   };
   // Stand-in binaries (static busybox), unique per run so the first sync really pushes.
-  const bins = ['openshell-server', 'openshell-sandbox'].map((b) => {
+  const bins = ['openshell-gateway', 'openshell-sandbox'].map((b) => {
     const p = join(home, b);
     copyFileSync('/bin/busybox', p);
     appendFileSync(p, `${b}-${Date.now()}`);
@@ -154,4 +158,19 @@ if (!has('docker') || spawnSync('docker', ['version']).status !== 0) {
   const ctx = createContext({ name: 'bench', summary: '', main: async () => {} }, { argv: [] });
   const rows = await benchSideload(ctx, { counts: [1, 10] });
   for (const r of rows) console.log(`- ${formatRow(r)}`);
+}
+
+// 4. The real node
+const noRealNode = missingRealNode() || (spawnSync('docker', ['version']).status !== 0 ? 'needs a running Docker engine to build the test image' : false);
+if (noRealNode) {
+  console.log(`\n## Real node: skipped (${noRealNode})`);
+} else {
+  console.log('\n## Real node (kubelet + containerd + runc + CNI)\n');
+  try {
+    const rows = await benchRealNode('/bin/busybox');
+    console.log(table(rows.map((r) => ({ what: r.what, ms: [r.ms] }))));
+  } catch (err) {
+    process.exitCode = 1;
+    console.error(`real-node bench stopped: ${(err as Error).message}`);
+  }
 }

@@ -1,16 +1,23 @@
-// The one test command: type-check, then each tier with node:test, then one
-// closing line over all of them. `node scripts/test.ts [tier...]` runs a subset.
+// The one test command: type-check, then each tier with node:test, each tier's
+// counts, then one closing line over all of them. `node scripts/test.ts [tier...]`
+// runs a subset.
 //   unit   pure logic and exact commands (no engine, no cluster)
 //   chart  the Helm chart rendered with real helm
+//   contract  the real openshell-gateway started on every values file the kit ships
 //   e2e    the tasks against a real Docker engine, registry and API server
-// A tier whose tools are absent still runs: its tests skip, printing why.
+// A tier whose tools are absent still runs: its tests skip, printing why, and
+// every test of a skipped suite counts as a skip (test/support/suite-skips.ts).
+// With OPENSHELL_TEST_STRICT_SKIPS=1 (the test bed) a skip that is not in
+// test/support/allowed-skips.ts fails the run.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { isAllowed, STRICT_SKIPS_VAR } from '../test/support/allowed-skips.ts';
+import type { Skip, TierSummary } from '../test/support/summary-reporter.ts';
 
 const root = join(import.meta.dirname, '..');
-const tiers = ['unit', 'chart', 'e2e'] as const;
+const tiers = ['unit', 'chart', 'contract', 'e2e'] as const;
 
 function filesOf(dir: string): string[] {
   if (!existsSync(dir)) return [];
@@ -31,7 +38,10 @@ for (const w of wanted) {
 }
 const runTier = (t: string) => wanted.length === 0 || wanted.includes(t);
 const totals = { passed: 0, failed: 0, skipped: 0, todo: 0 };
+const skips: Skip[] = [];
+const tierLines: string[] = [];
 const timings: string[] = [];
+const countsLine = (c: { passed: number; failed: number; skipped: number }) => `${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped`;
 let failedSteps = 0;
 
 if (runTier('typecheck')) {
@@ -56,8 +66,9 @@ for (const tier of tiers) {
     process.execPath,
     [
       '--test',
-      // e2e suites share one cluster and one registry: run their files one at a time.
-      `--test-concurrency=${tier === 'e2e' ? 1 : 2}`,
+      `--import=${join(root, 'test/support/suite-skips.ts')}`,
+      // e2e suites share one cluster and one registry, contract suites one test bed: run their files one at a time.
+      `--test-concurrency=${tier === 'e2e' || tier === 'contract' ? 1 : 2}`,
       '--test-reporter=spec',
       '--test-reporter-destination=stdout',
       `--test-reporter=${join(root, 'test/support/summary-reporter.ts')}`,
@@ -67,14 +78,28 @@ for (const tier of tiers) {
     { cwd: root, stdio: 'inherit', env: { ...process.env, OPENSHELL_TEST_TIER: tier } },
   );
   timings.push(`${tier} ${((Date.now() - start) / 1000).toFixed(1)}s`);
-  if (existsSync(summaryFile)) {
-    const counts = JSON.parse(readFileSync(summaryFile, 'utf8')) as typeof totals;
-    for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += counts[k];
-  }
+  const counts: TierSummary = existsSync(summaryFile) ? (JSON.parse(readFileSync(summaryFile, 'utf8')) as TierSummary) : { passed: 0, failed: 0, skipped: 0, todo: 0, skips: [] };
+  // A tier that failed without a failing test (a crash, a reporter error) still counts as one failure.
+  if (result.status !== 0 && counts.failed === 0) counts.failed = 1;
+  for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += counts[k];
+  skips.push(...counts.skips);
   if (result.status !== 0) failedSteps++;
+  const line = `${tier}: ${countsLine(counts)}`;
+  tierLines.push(line);
+  console.log(`\n== ${line}`);
+}
+
+if (process.env[STRICT_SKIPS_VAR] === '1') {
+  const refused = skips.filter((s) => !isAllowed(s));
+  if (refused.length > 0) {
+    console.error(`\n${STRICT_SKIPS_VAR}=1: ${refused.length} skip(s) not in test/support/allowed-skips.ts:`);
+    for (const s of refused) console.error(`  ${s.file ? `${s.file} › ` : ''}${s.name}: ${s.reason}`);
+    failedSteps++;
+  }
 }
 
 console.log(`\ntimings: ${timings.join(', ')}`);
+for (const line of tierLines) console.log(line);
 if (failedSteps > 0 && totals.failed === 0) totals.failed = failedSteps;
-console.log(`${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+console.log(countsLine(totals));
 process.exit(failedSteps > 0 ? 1 : 0);

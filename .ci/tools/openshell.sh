@@ -53,7 +53,7 @@ RUSTFLAGS="-C target-feature=+crt-static" cargo build --locked --target x86_64-u
 log "static supervisor built ($((SECONDS - start))s)"
 
 sup="target/x86_64-unknown-linux-gnu/debug/openshell-sandbox"
-file -L "$sup" | grep -q 'statically linked' || { log "the supervisor is not static: $(file -L "$sup")"; exit 1; }
+file -L "$sup" | grep -qE 'statically linked|static-pie linked' || { log "the supervisor is not static: $(file -L "$sup")"; exit 1; }
 
 rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
 cp target/debug/openshell-gateway target/debug/openshell "$sup" "$dest.tmp/"

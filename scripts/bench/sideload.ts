@@ -20,6 +20,7 @@ import { appendFileSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dockerTransport, hotSwap, mapLimit, SUPERVISOR_BINARY, SUPERVISOR_IMAGE_BINARY, SUPERVISOR_MOUNT_PATH, supervisorDockerfile, type SwapTarget } from '../lib/sideload.ts';
+import { $ } from '../lib/sh.ts';
 import { isMain, runTask, UserError, type TaskContext, type TaskDefinition } from '../lib/task.ts';
 
 /** A stand-in supervisor: prints its version, `--version` exits, `copy-self DEST` copies itself, else waits for SIGTERM. */
@@ -61,7 +62,7 @@ export async function buildFakeSupervisor(ctx: TaskContext, dir: string, version
   const src = join(dir, 'fake-supervisor.c');
   writeFileSync(src, FAKE_SUPERVISOR_C);
   const out = join(dir, `openshell-sandbox-${version}`);
-  await ctx.run.run({ argv: ['gcc', '-static', '-Os', `-DVERSION="${version}"`, '-o', out, src], timeoutMs: 120_000 });
+  await $({ timeout: '120s' })`gcc -static -Os ${`-DVERSION="${version}"`} -o ${out} ${src}`;
   // Trailing bytes after the ELF image do not change how it runs.
   let missing = Math.max(0, sizeMB * 1024 * 1024 - 800 * 1024);
   while (missing > 0) {
@@ -78,7 +79,7 @@ export async function buildImage(ctx: TaskContext, cli: string, tag: string, doc
   try {
     for (const [name, from] of Object.entries(files)) copyFileSync(from, join(dir, name));
     writeFileSync(join(dir, 'Dockerfile'), dockerfile);
-    await ctx.run.run({ argv: [cli, 'build', '-q', '-t', tag, dir], env: BUILD_ENV, timeoutMs: 600_000 });
+    await $({ env: { ...$.env, ...BUILD_ENV }, timeout: '600s' })`${cli} build -q -t ${tag} ${dir}`;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -110,31 +111,25 @@ export function standInName(s: StandIn, i: number): string {
 export async function startStandInPod(ctx: TaskContext, s: StandIn, i: number, supervisorImage: string, opts: { readOnly?: boolean } = {}): Promise<SwapTarget> {
   const name = standInName(s, i);
   const vol = `${name}-bin`;
-  await ctx.run.run({ argv: [s.cli, 'rm', '-f', name], check: false, timeoutMs: 60_000 });
-  await ctx.run.run({ argv: [s.cli, 'volume', 'rm', '-f', vol], check: false, timeoutMs: 60_000 });
-  await ctx.run.run({ argv: [s.cli, 'volume', 'create', vol], timeoutMs: 60_000 });
-  await ctx.run.run({
-    // --entrypoint: a pod's `command` replaces the image's ENTRYPOINT; docker's trailing words would not.
-    argv: [s.cli, 'run', '--rm', '-v', `${vol}:${SUPERVISOR_MOUNT_PATH}`, '--entrypoint', SUPERVISOR_IMAGE_BINARY, supervisorImage, 'copy-self', SUPERVISOR_BINARY],
-    timeoutMs: 120_000,
-  });
-  await ctx.run.run({
-    argv: [s.cli, 'run', '-d', '--name', name, '--restart', 'unless-stopped', '-v', `${vol}:${SUPERVISOR_MOUNT_PATH}${opts.readOnly ? ':ro' : ''}`, s.agentImage, SUPERVISOR_BINARY],
-    timeoutMs: 120_000,
-  });
+  await $({ nothrow: true, timeout: '60s' })`${s.cli} rm -f ${name}`;
+  await $({ nothrow: true, timeout: '60s' })`${s.cli} volume rm -f ${vol}`;
+  await $({ timeout: '60s' })`${s.cli} volume create ${vol}`;
+  // --entrypoint: a pod's `command` replaces the image's ENTRYPOINT; docker's trailing words would not.
+  await $({ timeout: '120s' })`${s.cli} run --rm -v ${`${vol}:${SUPERVISOR_MOUNT_PATH}`} --entrypoint ${SUPERVISOR_IMAGE_BINARY} ${supervisorImage} copy-self ${SUPERVISOR_BINARY}`;
+  await $({ timeout: '120s' })`${s.cli} run -d --name ${name} --restart unless-stopped -v ${`${vol}:${SUPERVISOR_MOUNT_PATH}${opts.readOnly ? ':ro' : ''}`} ${s.agentImage} ${SUPERVISOR_BINARY}`;
   return { name };
 }
 
 export async function removeStandInPods(ctx: TaskContext, s: StandIn, n: number): Promise<void> {
   const names = Array.from({ length: n }, (_, i) => standInName(s, i));
   if (names.length === 0) return;
-  await ctx.run.run({ argv: [s.cli, 'rm', '-f', ...names], check: false, timeoutMs: 120_000 });
-  await ctx.run.run({ argv: [s.cli, 'volume', 'rm', '-f', ...names.map((n) => `${n}-bin`)], check: false, timeoutMs: 120_000 });
+  await $({ nothrow: true, timeout: '120s' })`${s.cli} rm -f ${names}`;
+  await $({ nothrow: true, timeout: '120s' })`${s.cli} volume rm -f ${names.map((n) => `${n}-bin`)}`;
 }
 
 /** What the running binary says it is (exec of the file now in place). */
 export async function versionIn(ctx: TaskContext, cli: string, name: string): Promise<string> {
-  return (await ctx.run.out([cli, 'exec', name, SUPERVISOR_BINARY, '--version'], { timeoutMs: 30_000 })).trim();
+  return (await $({ timeout: '30s' })`${cli} exec ${name} ${SUPERVISOR_BINARY} --version`).stdout.trim();
 }
 
 export interface BenchOptions {
@@ -205,11 +200,11 @@ export async function benchSideload(ctx: TaskContext, opts: BenchOptions = {}): 
       const t1 = performance.now();
       await buildImage(ctx, cli, tag, supervisorDockerfile(), { 'openshell-sandbox': imgBin });
       const t2 = performance.now();
-      await ctx.run.run({ argv: [cli, 'push', tag], timeoutMs: 600_000 });
+      await $({ timeout: '600s' })`${cli} push ${tag}`;
       const t3 = performance.now();
       // A node without the new image pulls it once, then every pod restarts.
-      await ctx.run.run({ argv: [cli, 'rmi', tag], timeoutMs: 120_000 });
-      await ctx.run.run({ argv: [cli, 'pull', '-q', tag], timeoutMs: 600_000 });
+      await $({ timeout: '120s' })`${cli} rmi ${tag}`;
+      await $({ timeout: '600s' })`${cli} pull -q ${tag}`;
       await mapLimit(
         Array.from({ length: n }, (_, i) => i),
         concurrency,
@@ -224,7 +219,7 @@ export async function benchSideload(ctx: TaskContext, opts: BenchOptions = {}): 
     }
   } finally {
     await removeStandInPods(ctx, s, started);
-    await ctx.run.run({ argv: [cli, 'rmi', '-f', ...tags], check: false, timeoutMs: 120_000 });
+    await $({ nothrow: true, timeout: '120s' })`${cli} rmi -f ${tags}`;
     rmSync(work, { recursive: true, force: true });
   }
   return rows;

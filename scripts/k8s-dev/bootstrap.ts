@@ -16,8 +16,9 @@ import {
   type BootstrapRecord,
   type Manifest,
 } from '../lib/bootstrap.ts';
-import { call, connect, getOrUndefined, helm, kubectl, serverVersion, waitFor, type Kube } from '../lib/kube.ts';
-import { ensureNamespace } from '../lib/cluster.ts';
+import { call, connect, getOrUndefined, serverVersion, waitFor, type Kube } from '../lib/kube.ts';
+import { $w } from '../lib/sh.ts';
+import { apply, ensureNamespace } from '../lib/cluster.ts';
 import { providerFor } from '../lib/providers/index.ts';
 import { gatewaySelector, releaseStatus } from '../lib/release.ts';
 import { registryProblem, tagDigest } from '../lib/registry.ts';
@@ -28,34 +29,29 @@ import { findWorkloads, waitForRollout } from '../lib/workloads.ts';
 
 const MANIFEST_ANNOTATION = 'openshell.dev/agent-sandbox-sha256';
 
-async function crdsCurrent(kube: Kube, manifest: Manifest): Promise<boolean> {
+async function crdsCurrent(kube: Kube, manifest: Manifest, fingerprint: string): Promise<boolean> {
   for (const crd of manifest.objects.filter((o) => o.kind === 'CustomResourceDefinition')) {
     const live = await getOrUndefined(`read CRD ${crd.metadata.name}`, kube.apiext.readCustomResourceDefinition({ name: crd.metadata.name }), kube.timeoutMs);
-    if (live?.metadata?.annotations?.[MANIFEST_ANNOTATION] !== manifest.sha256) return false;
+    if (live?.metadata?.annotations?.[MANIFEST_ANNOTATION] !== fingerprint) return false;
   }
   return true;
 }
 
-async function applyAgentSandbox(ctx: TaskContext, kube: Kube, manifest: Manifest): Promise<void> {
+async function applyAgentSandbox(ctx: TaskContext, kube: Kube, manifest: Manifest, force: boolean): Promise<void> {
+  const kc = ['--kubeconfig', ctx.settings.kubeconfig];
   const crds = manifest.objects.filter((o) => o.kind === 'CustomResourceDefinition').map((o) => o.metadata.name);
-  if (await crdsCurrent(kube, manifest)) {
+  const apply = () => $w({ input: manifest.text, timeout: `${ctx.settings.timeoutSec}s` })`kubectl ${kc} apply --server-side --force-conflicts --field-manager ${MANAGED_BY} -f -`;
+  // What was applied, and how: an edit to the manifest or to the command above re-applies.
+  const fingerprint = sha256(manifest.sha256 + '\0' + apply.toString());
+  if (!force && (await crdsCurrent(kube, manifest, fingerprint))) {
     ctx.log.ok(`agent-sandbox ${ctx.settings.agentSandboxVersion} already applied (${crds.length} CRDs)`);
   } else {
     ctx.log.step(`applying agent-sandbox from ${manifest.source}`);
-    await ctx.run.run({
-      argv: kubectl(ctx, 'apply', '--server-side', '--force-conflicts', '--field-manager', MANAGED_BY, '-f', '-'),
-      input: manifest.text,
-      mutates: true,
-      timeoutMs: ctx.settings.timeoutSec * 1000,
-    });
+    await apply();
     // Mark the CRDs with what was applied, so a re-run can tell nothing changed.
-    await ctx.run.run({
-      argv: kubectl(ctx, 'annotate', '--overwrite', ...crds.map((c) => `customresourcedefinition/${c}`), `${MANIFEST_ANNOTATION}=${manifest.sha256}`),
-      mutates: true,
-      timeoutMs: 60_000,
-    });
+    await $w({ timeout: '60s' })`kubectl ${kc} annotate --overwrite ${crds.map((c) => `customresourcedefinition/${c}`)} ${MANIFEST_ANNOTATION}=${fingerprint}`;
   }
-  if (ctx.run.dryRun) return;
+  if (ctx.dryRun) return;
   await ctx.log.progress(
     `waiting for ${crds.length} CRD(s) to be Established`,
     waitFor('the agent-sandbox CRDs to be Established', ctx.settings.timeoutSec, async () => {
@@ -91,19 +87,11 @@ async function readRecord(kube: Kube, namespace: string): Promise<BootstrapRecor
   return recordFromData(cm?.data);
 }
 
-async function writeRecord(kube: Kube, namespace: string, record: BootstrapRecord): Promise<void> {
-  const body = {
-    metadata: { name: STATE_CONFIGMAP, namespace, labels: { 'app.kubernetes.io/managed-by': MANAGED_BY } },
-    data: { ...record },
-  };
-  const existing = await getOrUndefined('read the bootstrap record', kube.core.readNamespacedConfigMap({ name: STATE_CONFIGMAP, namespace }), kube.timeoutMs);
-  if (existing) {
-    await call('update the bootstrap record', kube.core.replaceNamespacedConfigMap({ name: STATE_CONFIGMAP, namespace, body }), kube.timeoutMs);
-  } else {
-    await call('create the bootstrap record', kube.core.createNamespacedConfigMap({ namespace, body }), kube.timeoutMs);
-  }
+function recordObject(namespace: string, record: BootstrapRecord) {
+  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: STATE_CONFIGMAP, namespace, labels: { 'app.kubernetes.io/managed-by': MANAGED_BY } }, data: { ...record } };
 }
 
+/** The settings that differ from values.dev.yaml's, as helm flags. */
 export function helmValuesArgs(ctx: TaskContext): string[] {
   const s = ctx.settings;
   const args = ['-f', DEV_VALUES];
@@ -127,7 +115,7 @@ export const bootstrap: TaskDefinition = {
     const s = ctx.settings;
     const force = ctx.flags.options.force === true;
     const provider = await providerFor(s.provider);
-    await requireTools(ctx, 'kubectl', 'helm');
+    await requireTools('kubectl', 'helm');
 
     // Detect
     const state = await provider.state(ctx);
@@ -139,14 +127,18 @@ export const bootstrap: TaskDefinition = {
 
     // agent-sandbox
     const manifest = await loadManifest(s, ctx.env);
-    await applyAgentSandbox(ctx, kube, manifest);
+    await applyAgentSandbox(ctx, kube, manifest, force);
 
-    // The chart
+    // The chart. The record of what was installed covers the chart, the values and the exact
+    // helm command below: editing any of them (a flag in this script too) upgrades on the next run.
+    const kc = ['--kubeconfig', s.kubeconfig];
+    const upgrade = () =>
+      $w({ timeout: `${s.timeoutSec + 60}s` })`helm ${kc} upgrade --install ${s.release} ${CHART_DIR} --namespace ${s.namespace} ${helmValuesArgs(ctx)} --wait --timeout ${s.timeoutSec}s`.quiet(!ctx.log.verbose);
     const images = ctx.flags.options['skip-image-check'] === true ? 'unchecked' : await imageDigests(ctx, provider.registry(ctx).host);
     const wanted: Omit<BootstrapRecord, 'revision'> = {
       manifest: manifest.sha256,
       chart: chartFingerprint(),
-      values: sha256(readFileSync(DEV_VALUES, 'utf8') + '\0' + helmValuesArgs(ctx).join('\0')),
+      values: sha256(readFileSync(DEV_VALUES, 'utf8') + '\0' + upgrade.toString() + '\0' + helmValuesArgs.toString() + '\0' + helmValuesArgs(ctx).join('\0')),
       images,
     };
     const [status, record] = await Promise.all([releaseStatus(ctx), readRecord(kube, s.namespace)]);
@@ -154,30 +146,22 @@ export const bootstrap: TaskDefinition = {
     if (chartSame && record.images === wanted.images && !force) {
       ctx.log.ok(`release ${s.release} is up to date (revision ${status?.revision}): nothing to do`);
     } else {
-      await ensureNamespace(ctx, kube, s.namespace);
+      // The chart puts objects in both namespaces; helm creates neither.
+      for (const ns of new Set([s.namespace, s.sandboxNamespace])) await ensureNamespace(ctx, kube, ns);
       if (chartSame && !force) {
         ctx.log.step('dev images changed: restarting the gateway');
       } else {
         ctx.log.step(`${status ? 'upgrading' : 'installing'} release ${s.release} (${CHART_DIR})`);
-        await ctx.run.run({
-          argv: helm(ctx, 'upgrade', '--install', s.release, CHART_DIR, '--namespace', s.namespace, ...helmValuesArgs(ctx), '--wait', '--timeout', `${s.timeoutSec}s`),
-          mode: 'stream',
-          mutates: true,
-          timeoutMs: (s.timeoutSec + 60) * 1000,
-        });
+        await ctx.log.progress(`helm upgrade --install ${s.release} --wait`, upgrade());
       }
-      const gateways = ctx.run.dryRun ? [] : await findWorkloads(kube, s.namespace, gatewaySelector(s));
-      if (!ctx.run.dryRun && gateways.length === 0) throw new UserError(`release ${s.release} has no gateway workload in namespace ${s.namespace}`);
+      const gateways = ctx.dryRun ? [] : await findWorkloads(kube, s.namespace, gatewaySelector(s));
+      if (!ctx.dryRun && gateways.length === 0) throw new UserError(`release ${s.release} has no gateway workload in namespace ${s.namespace}`);
       for (const g of gateways) {
-        if (chartSame && !force) {
-          await ctx.run.run({ argv: kubectl(ctx, 'rollout', 'restart', `${g.kind!.toLowerCase()}/${g.metadata!.name}`, '-n', s.namespace), mutates: true, timeoutMs: 60_000 });
-        }
+        if (chartSame && !force) await $w({ timeout: '60s' })`kubectl ${kc} rollout restart ${g.kind!.toLowerCase()}/${g.metadata!.name} -n ${s.namespace}`;
         await waitForRollout(ctx, kube, g.kind!, s.namespace, g.metadata!.name!);
       }
-      if (!ctx.run.dryRun) {
-        const after = await releaseStatus(ctx);
-        await writeRecord(kube, s.namespace, { ...wanted, revision: after?.revision ?? '' });
-      }
+      const after = ctx.dryRun ? undefined : await releaseStatus(ctx);
+      await apply(ctx, recordObject(s.namespace, { ...wanted, revision: after?.revision ?? '' }));
     }
 
     // Report

@@ -22,11 +22,11 @@ async function engineChecks(ctx: TaskContext): Promise<CheckResult[]> {
   } catch (err) {
     return [{ name: 'engine', status: 'fail', detail: (err as Error).message, fix: 'install Docker or Podman, or set CONTAINER_ENGINE=docker|podman' }];
   }
-  pointAtEngine(ctx, engine);
+  pointAtEngine(engine);
   const endpoint = `DOCKER_HOST=${engine.dockerHost ?? '(unset: default socket)'} DOCKER_SOCK=${engine.dockerSock ?? '(unset)'}`;
   const resolved: CheckResult = { name: 'engine', status: 'ok', detail: `${engine.name} via the ${engine.cli} CLI (${engine.reason}); ${endpoint}` };
   try {
-    const version = await pingEngine(ctx, engine);
+    const version = await pingEngine(engine);
     return [resolved, { name: 'engine api', status: 'ok', detail: `${engine.name} ${version} answers` }];
   } catch (err) {
     const [what, fix] = (err as Error).message.split(': start');
@@ -35,7 +35,7 @@ async function engineChecks(ctx: TaskContext): Promise<CheckResult[]> {
 }
 
 async function toolChecks(ctx: TaskContext, tools: string[]): Promise<CheckResult[]> {
-  const results = await Promise.all(tools.map((t) => checkTool(ctx, t)));
+  const results = await Promise.all(tools.map((t) => checkTool(t)));
   return results.map((r) => ({
     name: r.name,
     status: r.ok ? 'ok' : 'fail',
@@ -102,7 +102,7 @@ export const doctor: TaskDefinition = {
     }
     if (ctx.flags.options['no-smoke'] === true) {
       checks.push({ name: 'sideload', status: 'skip', detail: '--no-smoke' });
-    } else if (state?.running || ctx.run.dryRun) {
+    } else if (state?.running || ctx.dryRun) {
       // Where nodes run nothing (kwok) the verdict can only be "not proven": don't wait long for it.
       checks.push(...(await guard('sideload', () => proveSideload(ctx, provider.runsContainers ? {} : { timeoutSec: 10 }))));
     } else {

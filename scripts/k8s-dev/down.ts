@@ -2,7 +2,7 @@
 // kubeconfig entries. Idempotent: a re-run finds nothing and changes nothing.
 import { existsSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { helm, kubectl } from '../lib/kube.ts';
+import { $w } from '../lib/sh.ts';
 import { removeFromUser } from '../lib/kubeconfig.ts';
 import { providerFor } from '../lib/providers/index.ts';
 import { kubeNames } from '../lib/settings.ts';
@@ -21,8 +21,10 @@ export const down: TaskDefinition = {
       // Not our cluster: remove only what bootstrap installed.
       if (state.running && existsSync(s.kubeconfig)) {
         ctx.log.step(`removing release ${s.release} and our namespaces from ${state.detail}`);
-        await ctx.run.run({ argv: helm(ctx, 'uninstall', s.release, '--namespace', s.namespace, '--ignore-not-found', '--wait', '--timeout', `${s.timeoutSec}s`), mutates: true, mode: 'stream', timeoutMs: (s.timeoutSec + 30) * 1000 });
-        await ctx.run.run({ argv: kubectl(ctx, 'delete', 'namespace', '-l', `${MANAGED_BY_LABEL}`, '--ignore-not-found', '--wait=true', `--timeout=${s.timeoutSec}s`), mutates: true, timeoutMs: (s.timeoutSec + 30) * 1000 });
+        const kc = ['--kubeconfig', s.kubeconfig];
+        const timeout = (s.timeoutSec + 30) * 1000;
+        await ctx.log.progress(`helm uninstall ${s.release}`, $w({ timeout })`helm ${kc} uninstall ${s.release} --namespace ${s.namespace} --ignore-not-found --wait --timeout ${s.timeoutSec}s`);
+        await ctx.log.progress('deleting our namespaces', $w({ timeout })`kubectl ${kc} delete namespace -l ${MANAGED_BY_LABEL} --ignore-not-found --wait=true --timeout=${s.timeoutSec}s`);
       }
     } else if (state.exists) {
       ctx.log.step(`deleting ${provider.name} cluster ${s.cluster}`);
@@ -35,12 +37,12 @@ export const down: TaskDefinition = {
     }
 
     if (provider.name !== 'existing') {
-      for (const r of removeFromUser({ names: kubeNames(s), env: ctx.env, home: ctx.env.HOME ?? homedir(), dryRun: ctx.run.dryRun })) {
-        ctx.log.ok(`removed context ${kubeNames(s).context} from ${r.file}${ctx.run.dryRun ? ' (dry run: not written)' : ` (backup: ${r.backup})`}`);
+      for (const r of removeFromUser({ names: kubeNames(s), env: ctx.env, home: ctx.env.HOME ?? homedir(), dryRun: ctx.dryRun })) {
+        ctx.log.ok(`removed context ${kubeNames(s).context} from ${r.file}${ctx.dryRun ? ' (dry run: not written)' : ` (backup: ${r.backup})`}`);
       }
     }
     if (existsSync(s.kubeconfig)) {
-      if (ctx.run.dryRun) ctx.log.info(`[dry-run] would remove ${s.kubeconfig}`);
+      if (ctx.dryRun) ctx.log.info(`[dry-run] would remove ${s.kubeconfig}`);
       else rmSync(s.kubeconfig, { force: true });
       ctx.log.ok(`removed ${s.kubeconfig}`);
     }

@@ -14,8 +14,8 @@ import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { useEngine } from '../lib/engine.ts';
-import { kubectl } from '../lib/kube.ts';
-import { splitImage } from '../lib/registry.ts';
+import { REGISTRY_CONTAINER_PORT, splitImage } from '../lib/registry.ts';
+import { $, $w } from '../lib/sh.ts';
 import {
   hotSwap,
   kubectlTransport,
@@ -26,24 +26,19 @@ import {
   type SandboxPod,
   type SwapOutcome,
 } from '../lib/sideload.ts';
-import { findSourceDir } from '../lib/source.ts';
+import { devImages } from '../lib/bootstrap.ts';
+import { builtBinaryPath, findSourceDir } from '../lib/source.ts';
 import { isMain, runTask, UserError, type TaskContext, type TaskDefinition } from '../lib/task.ts';
 
 export const DEFAULT_CONCURRENCY = 4;
 
-/** Where cargo leaves the binary for a build command (honours `--target <triple>`). */
-export function builtBinaryPath(sourceDir: string, buildCommand: string): string {
-  const target = /--target(?:=|\s+)(\S+)/.exec(buildCommand)?.[1];
-  const profile = /--profile(?:=|\s+)(\S+)/.exec(buildCommand)?.[1] ?? (/(^|\s)(--release|-r)(\s|$)/.test(buildCommand) ? 'release' : 'debug');
-  return join(sourceDir, 'target', ...(target ? [target] : []), profile === 'dev' ? 'debug' : profile, 'openshell-sandbox');
-}
-
 /** The image to push so restarted pods pick the binary up: the pods' own repository and tag, at the registry's host port. */
 export function fallbackImage(podImage: string | undefined, registryName: string, registryPort: number): { push: string; warning?: string } {
-  const dev = `localhost:${registryPort}/openshell-supervisor:dev`;
+  const { supervisor } = devImages();
+  const dev = `localhost:${registryPort}/${supervisor.repo}:${supervisor.tag}`;
   if (!podImage || !podImage.includes('/')) return { push: dev, warning: `the pods' supervisor image is unknown: pushing ${dev}` };
   const { registry, repo, tag } = splitImage(podImage);
-  if (registry === `${registryName}:5000` || registry === `localhost:${registryPort}` || registry === `127.0.0.1:${registryPort}`) {
+  if (registry === `${registryName}:${REGISTRY_CONTAINER_PORT}` || registry === `localhost:${registryPort}` || registry === `127.0.0.1:${registryPort}`) {
     return { push: `localhost:${registryPort}/${repo}:${tag}` };
   }
   return { push: dev, warning: `the pods run ${podImage}, not an image from the dev registry: restarted pods will not see ${dev} unless the chart points supervisor.image at it` };
@@ -59,9 +54,9 @@ async function obtainBinary(ctx: TaskContext): Promise<string> {
   const command = (ctx.flags.options['build-command'] as string | undefined) ?? ctx.settings.supervisorBuildCommand;
   const source = findSourceDir(ctx.settings);
   ctx.log.step(`building the supervisor: ${command} (in ${source})`);
-  await ctx.run.run({ argv: ['sh', '-c', command], cwd: source, mode: 'stream', mutates: true, timeoutMs: 60 * 60_000 });
-  const path = builtBinaryPath(source, command);
-  if (!ctx.run.dryRun && !existsSync(path)) {
+  await $w({ cwd: source, timeout: '60m' })`sh -c ${command}`.quiet(false);
+  const path = builtBinaryPath(source, command, 'openshell-sandbox');
+  if (!ctx.dryRun && !existsSync(path)) {
     throw new UserError(`the build finished but ${path} does not exist: give the binary's path as the first argument, or fix OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND`);
   }
   return path;
@@ -81,22 +76,22 @@ async function rolloutImage(ctx: TaskContext, binary: string, pods: SandboxPod[]
   try {
     cli = (await useEngine(ctx)).cli;
   } catch (err) {
-    if (!ctx.run.dryRun) throw err;
+    if (!ctx.dryRun) throw err;
   }
   const dir = mkdtempSync(join(tmpdir(), 'openshell-supervisor-image-'));
   try {
     copyFileSync(binary, join(dir, 'openshell-sandbox'));
     writeFileSync(join(dir, 'Dockerfile'), supervisorDockerfile());
     ctx.log.step(`image fallback: ${push}`);
-    await ctx.run.run({ argv: [cli, 'build', '-t', push, dir], env: ctx.env, mutates: true, mode: 'stream', timeoutMs: 10 * 60_000 });
-    await ctx.run.run({ argv: [cli, 'push', push], env: ctx.env, mutates: true, mode: 'stream', timeoutMs: 10 * 60_000 });
+    await $w({ timeout: '10m' })`${cli} build -t ${push} ${dir}`.quiet(false);
+    await ctx.log.progress(`pushing ${push}`, $w({ timeout: '10m' })`${cli} push ${push}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
   const byNs = new Map<string, string[]>();
   for (const p of pods) byNs.set(p.namespace, [...(byNs.get(p.namespace) ?? []), p.name]);
   for (const [ns, names] of byNs) {
-    await ctx.run.run({ argv: kubectl(ctx, 'delete', 'pod', '-n', ns, ...names, '--wait=false'), mutates: true, timeoutMs: 60_000 });
+    await $w({ timeout: '60s' })`kubectl --kubeconfig ${s.kubeconfig} delete pod -n ${ns} ${names} --wait=false`;
   }
 }
 
@@ -116,7 +111,7 @@ export const sideload: TaskDefinition = {
       throw new UserError(`--concurrency ${concurrencyRaw} is not valid: a whole number 1–32`, 2);
     }
     const concurrency = Number(concurrencyRaw);
-    if (!existsSync(s.kubeconfig) && !ctx.run.dryRun) {
+    if (!existsSync(s.kubeconfig) && !ctx.dryRun) {
       throw new UserError(`no kubeconfig at ${s.kubeconfig}: run \`mise run k8s:dev:up\` first (or set OPENSHELL_DEV_KUBECONFIG)`);
     }
 
@@ -125,9 +120,9 @@ export const sideload: TaskDefinition = {
     ctx.log.info(`supervisor binary ${binary}${existsSync(binary) ? ` (sha256 ${sha256.slice(0, 12)})` : ''}`);
 
     ctx.log.step(`finding sandbox pods: -l ${s.sandboxSelector} in namespace ${s.sandboxNamespace}`);
-    const list = await ctx.run.run({ argv: kubectl(ctx, 'get', 'pods', '-n', s.sandboxNamespace, '-l', s.sandboxSelector, '-o', 'json'), timeoutMs: 30_000, check: false });
-    if (list.code !== 0) {
-      const why = (list.stderr || list.stdout).trim().split('\n').pop() ?? `exit ${list.code}`;
+    const list = await $({ nothrow: true, timeout: '30s' })`kubectl --kubeconfig ${s.kubeconfig} get pods -n ${s.sandboxNamespace} -l ${s.sandboxSelector} -o json`;
+    if (!list.ok) {
+      const why = (list.stderr || list.stdout).trim().split('\n').pop() ?? `exit ${list.exitCode}`;
       throw new UserError(`cannot list the sandbox pods (${why}): is the cluster up? (mise run k8s:dev:up; mise run k8s:dev:status)`);
     }
     const pods = sandboxPodsFrom(list.stdout || '{"items":[]}');
@@ -145,7 +140,7 @@ export const sideload: TaskDefinition = {
     let outcomes: SwapOutcome[] = [];
     if (swappable.length > 0 && existsSync(binary)) {
       ctx.log.step(`hot-swapping into ${swappable.length} pod(s), ${concurrency} at a time`);
-      const transport = kubectlTransport((...a) => kubectl(ctx, ...a));
+      const transport = kubectlTransport(['--kubeconfig', s.kubeconfig]);
       outcomes = await ctx.log.progress(
         'kubectl cp, sha256, mv -f',
         hotSwap(ctx, transport, swappable, { localPath: binary, sha256, concurrency, restart: ctx.flags.options.restart === true }),
@@ -160,7 +155,7 @@ export const sideload: TaskDefinition = {
     if (readOnly.length > 0) {
       if (ctx.flags.options['no-fallback'] === true) {
         ctx.log.warn(`${readOnly.length} pod(s) not updated (read-only binary directory, --no-fallback)`);
-      } else if (existsSync(binary) || ctx.run.dryRun) {
+      } else if (existsSync(binary) || ctx.dryRun) {
         await rolloutImage(ctx, binary, readOnly);
         restarted = readOnly;
       }
@@ -171,7 +166,7 @@ export const sideload: TaskDefinition = {
       if (o.status === 'updated' || o.status === 'planned') ctx.log.ok(`${o.label}: ${o.status} (${o.detail}, ${(o.ms / 1000).toFixed(1)}s)`);
       else if (o.status === 'failed') ctx.log.error(`${o.label}: ${o.detail}`);
     }
-    for (const p of restarted) ctx.log.ok(`${p.namespace}/${p.name}: ${ctx.run.dryRun ? 'would restart' : 'restarted'} with the new image`);
+    for (const p of restarted) ctx.log.ok(`${p.namespace}/${p.name}: ${ctx.dryRun ? 'would restart' : 'restarted'} with the new image`);
     const updated = outcomes.filter((o) => o.status === 'updated').length;
     const failed = outcomes.filter((o) => o.status === 'failed').length;
     ctx.log.info(`${updated} updated in place, ${restarted.length} restarted with a new image, ${failed} failed, ${noVolume.length} skipped`);

@@ -4,12 +4,14 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { devImages } from '../lib/bootstrap.ts';
+import { elfLinkage } from '../lib/elf.ts';
 import { useEngine } from '../lib/engine.ts';
 import { buildAndPush, stageBinary, STAGE_DIR, type ImageSpec } from '../lib/images.ts';
 import { providerFor } from '../lib/providers/index.ts';
 import { registryProblem } from '../lib/registry.ts';
 import { KIT_ROOT } from '../lib/settings.ts';
-import { findSourceDir } from '../lib/source.ts';
+import { $w } from '../lib/sh.ts';
+import { builtBinaryPath, findSourceDir } from '../lib/source.ts';
 import { isMain, runTask, UserError, type TaskContext, type TaskDefinition } from '../lib/task.ts';
 
 const IMAGES = ['gateway', 'supervisor'] as const;
@@ -23,7 +25,7 @@ export function imageSpecs(ctx: TaskContext): Record<ImageName, ImageSpec> {
       name: 'gateway',
       repo: gateway.repo,
       dockerfile: join(KIT_ROOT, 'deploy', 'docker', 'Dockerfile.gateway'),
-      binary: 'openshell-server',
+      binary: 'openshell-gateway',
       buildArgs: s.gatewayBaseImage ? { BASE_IMAGE: s.gatewayBaseImage } : {},
     },
     supervisor: {
@@ -43,9 +45,10 @@ async function binaryFor(ctx: TaskContext, which: ImageName, given: string | und
   const source = findSourceDir(s);
   const command = which === 'gateway' ? s.gatewayBuildCommand : s.supervisorBuildCommand;
   ctx.log.step(`building the ${which} binary: ${command}`);
-  await ctx.run.run({ argv: ['sh', '-c', command], cwd: source, mode: 'stream', mutates: true, timeoutMs: 60 * 60_000 });
-  const built = join(source, 'target', 'release', which === 'gateway' ? 'openshell-server' : 'openshell-sandbox');
-  if (ctx.run.dryRun && !existsSync(built)) return undefined;
+  // The command is a setting: a shell command line, run as such in the checkout.
+  await $w({ cwd: source, timeout: '60m' })`sh -c ${command}`.quiet(false);
+  const built = builtBinaryPath(source, command, imageSpecs(ctx)[which].binary);
+  if (ctx.dryRun && !existsSync(built)) return undefined;
   return built;
 }
 
@@ -82,6 +85,11 @@ export const sync: TaskDefinition = {
       if (bin === undefined) {
         ctx.log.info(`[dry-run] would stage the ${which} binary in ${STAGE_DIR} and build and push ${host}/${specs[which].repo}:dev`);
         continue;
+      }
+      if (!existsSync(bin)) throw new UserError(`no ${which} binary at ${bin}`, 2);
+      // The supervisor runs inside any sandbox image and as an init container in a FROM-scratch image: no loader, no libraries.
+      if (which === 'supervisor' && elfLinkage(bin) !== 'static') {
+        throw new UserError(`${bin} is not a static binary (${elfLinkage(bin)}): sandbox pods cannot run it. Build it with OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND's default (RUSTFLAGS='-C target-feature=+crt-static', --target <arch>-unknown-linux-gnu)`);
       }
       stageBinary(bin, specs[which].binary);
       const r = await buildAndPush(ctx, engine, host, specs[which], ctx.flags.options.force === true);

@@ -14,12 +14,16 @@ export const up: TaskDefinition = {
     const s = ctx.settings;
     const provider = await providerFor(s.provider);
 
-    // Detect
-    const state = await provider.state(ctx);
+    // Detect (a dry run goes on without the tools: it prints what it would run)
+    const state = await provider.state(ctx).catch((err: Error) => {
+      if (!ctx.dryRun) throw err;
+      ctx.log.warn(`cannot tell whether cluster ${s.cluster} exists (${err.message.split('\n')[0]}): assuming it does not`);
+      return { exists: false, running: false, detail: 'unknown' };
+    });
     ctx.log.debug(state.detail);
 
     // Create (or start); tools are checked only when there is work for them, so a no-op re-run stays fast.
-    if (!state.running) await requireTools(ctx, ...provider.tools);
+    if (!state.running) await requireTools(...provider.tools).catch((err: Error) => (ctx.dryRun ? ctx.log.warn(err.message) : Promise.reject(err)));
     if (!state.exists) {
       ctx.log.step(`creating ${provider.name} cluster ${s.cluster}`);
       await provider.create(ctx);
@@ -29,7 +33,7 @@ export const up: TaskDefinition = {
     } else {
       ctx.log.ok(`cluster ${s.cluster} is running (${state.detail})`);
     }
-    if (ctx.run.dryRun && !state.running) {
+    if (ctx.dryRun && !state.running) {
       ctx.log.info(`[dry-run] would write the kubeconfig to ${s.kubeconfig}, wait for ${s.agents + 1} Ready node(s) and advertise the registry`);
       return 0;
     }
@@ -39,8 +43,11 @@ export const up: TaskDefinition = {
     const kube = await connect(ctx);
     const expected = provider.name === 'existing' ? 1 : s.agents + 1;
     const nodes = await waitForNodes(ctx, kube, expected);
-    const advertised = await advertiseRegistry(ctx, kube, provider);
-    if (advertised !== 'unchanged') ctx.log.ok(`registry advertised in kube-public/local-registry-hosting (${advertised})`);
+    // A cluster the kit did not make keeps its own registry configuration.
+    if (provider.name !== 'existing') {
+      const advertised = await advertiseRegistry(ctx, kube, provider);
+      if (advertised !== 'unchanged') ctx.log.ok(`registry advertised in kube-public/local-registry-hosting (${advertised})`);
+    }
 
     // Report
     const registry = provider.registry(ctx);

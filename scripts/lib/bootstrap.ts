@@ -50,7 +50,8 @@ export function parseManifest(text: string, source: string): Manifest {
   return { source, text, sha256: sha256(text), objects };
 }
 
-function cacheDir(env: NodeJS.ProcessEnv): string {
+/** The kit's own cache (downloaded manifests, the out-of-cluster gateway's state). */
+export function kitCacheDir(env: NodeJS.ProcessEnv): string {
   return join(env.XDG_CACHE_HOME || join(env.HOME ?? homedir(), '.cache'), 'openshell-k8s-dev');
 }
 
@@ -58,7 +59,7 @@ function cacheDir(env: NodeJS.ProcessEnv): string {
 export async function loadManifest(s: Settings, env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<Manifest> {
   const source = s.agentSandboxManifest;
   if (!/^https?:\/\//.test(source)) return parseManifest(readFileSync(source, 'utf8'), source);
-  const cached = join(cacheDir(env), `agent-sandbox-${sha256(source).slice(0, 16)}.yaml`);
+  const cached = join(kitCacheDir(env), `agent-sandbox-${sha256(source).slice(0, 16)}.yaml`);
   if (existsSync(cached)) return parseManifest(readFileSync(cached, 'utf8'), `${source} (cached at ${cached})`);
   let text: string;
   try {
@@ -71,7 +72,7 @@ export async function loadManifest(s: Settings, env: NodeJS.ProcessEnv, timeoutM
     );
   }
   const manifest = parseManifest(text, source);
-  mkdirSync(cacheDir(env), { recursive: true });
+  mkdirSync(kitCacheDir(env), { recursive: true });
   atomicWrite(cached, text, 0o644);
   return manifest;
 }

@@ -3,12 +3,13 @@
 import { homedir } from 'node:os';
 import { writeOwnFile, mergeIntoUser, type KubeNames } from './kubeconfig.ts';
 import { call, connect, getOrUndefined, waitFor, type Kube } from './kube.ts';
+import { $w } from './sh.ts';
 import type { ClusterProvider } from './providers/types.ts';
 import { hostingConfigMap, HOSTING_NAME, HOSTING_NAMESPACE } from './registry.ts';
 import { MANAGED_BY } from './bootstrap.ts';
 import { kubeNames } from './settings.ts';
 import type { TaskContext } from './task.ts';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 
 /** The names our kubeconfig entries use: k3d's/kwok's convention, or the existing context's own. */
 export function namesFromKubeconfig(text: string, fallback: KubeNames): KubeNames {
@@ -21,14 +22,14 @@ export function namesFromKubeconfig(text: string, fallback: KubeNames): KubeName
 export async function syncKubeconfig(ctx: TaskContext, provider: ClusterProvider): Promise<void> {
   const s = ctx.settings;
   const text = (await provider.kubeconfig(ctx)).trimEnd() + '\n';
-  const change = writeOwnFile(s.kubeconfig, text, ctx.run.dryRun);
+  const change = writeOwnFile(s.kubeconfig, text, ctx.dryRun);
   if (change === 'unchanged') ctx.log.debug(`kubeconfig ${s.kubeconfig} unchanged`);
-  else ctx.log.ok(`kubeconfig ${change}${ctx.run.dryRun ? ' (dry run: not written)' : ''}: ${s.kubeconfig}`);
+  else ctx.log.ok(`kubeconfig ${change}${ctx.dryRun ? ' (dry run: not written)' : ''}: ${s.kubeconfig}`);
   if (s.mergeKubeconfig && provider.name !== 'existing') {
     const names = namesFromKubeconfig(text, kubeNames(s));
-    const r = mergeIntoUser({ ours: text, names, env: ctx.env, home: ctx.env.HOME ?? homedir(), ownFile: s.kubeconfig, dryRun: ctx.run.dryRun });
+    const r = mergeIntoUser({ ours: text, names, env: ctx.env, home: ctx.env.HOME ?? homedir(), ownFile: s.kubeconfig, dryRun: ctx.dryRun });
     if (r.change !== 'unchanged') {
-      ctx.log.ok(`merged context ${names.context} into ${r.file}${r.backup ? ` (backup: ${r.backup})` : ''}${ctx.run.dryRun ? ' (dry run: not written)' : ''}`);
+      ctx.log.ok(`merged context ${names.context} into ${r.file}${r.backup ? ` (backup: ${r.backup})` : ''}${ctx.dryRun ? ' (dry run: not written)' : ''}`);
     }
   }
 }
@@ -60,37 +61,30 @@ export async function waitForNodes(ctx: TaskContext, kube: Kube, expected: numbe
   );
 }
 
+/**
+ * Server-side apply of `objects` as the kit's field manager: every write the kit makes to the
+ * cluster goes through here (or another `$w` command), so --dry-run prints it instead.
+ */
+export async function apply(ctx: TaskContext, ...objects: object[]): Promise<void> {
+  const input = objects.map((o) => stringify(o)).join('---\n');
+  await $w({ input, timeout: '60s' })`kubectl --kubeconfig ${ctx.settings.kubeconfig} apply --server-side --field-manager ${MANAGED_BY} -f -`;
+}
+
 /** Create or update kube-public/local-registry-hosting; unchanged when it already says the same. */
 export async function advertiseRegistry(ctx: TaskContext, kube: Kube, provider: ClusterProvider): Promise<'created' | 'updated' | 'unchanged'> {
   const wanted = hostingConfigMap(provider.registry(ctx));
   const current = await getOrUndefined('read the registry ConfigMap', kube.core.readNamespacedConfigMap({ name: HOSTING_NAME, namespace: HOSTING_NAMESPACE }), kube.timeoutMs);
   if (current && JSON.stringify(current.data ?? {}) === JSON.stringify(wanted.data)) return 'unchanged';
-  if (ctx.run.dryRun) {
-    ctx.log.info(`[dry-run] would ${current ? 'update' : 'create'} ConfigMap ${HOSTING_NAMESPACE}/${HOSTING_NAME}`);
-    return current ? 'updated' : 'created';
-  }
-  if (current) {
-    await call('update the registry ConfigMap', kube.core.replaceNamespacedConfigMap({ name: HOSTING_NAME, namespace: HOSTING_NAMESPACE, body: { ...wanted, metadata: { ...wanted.metadata, resourceVersion: current.metadata?.resourceVersion } } }), kube.timeoutMs);
-    return 'updated';
-  }
-  await call('create the registry ConfigMap', kube.core.createNamespacedConfigMap({ namespace: HOSTING_NAMESPACE, body: wanted }), kube.timeoutMs);
-  return 'created';
+  await apply(ctx, wanted);
+  return current ? 'updated' : 'created';
 }
 
 /** Create a namespace (labelled as ours, so `down` on a shared cluster can find it) unless it exists. */
 export async function ensureNamespace(ctx: TaskContext, kube: Kube, name: string): Promise<void> {
   const ns = await getOrUndefined(`read namespace ${name}`, kube.core.readNamespace({ name }), kube.timeoutMs);
   if (ns) return;
-  if (ctx.run.dryRun) {
-    ctx.log.info(`[dry-run] would create namespace ${name}`);
-    return;
-  }
-  await call(
-    `create namespace ${name}`,
-    kube.core.createNamespace({ body: { metadata: { name, labels: { 'app.kubernetes.io/managed-by': MANAGED_BY } } } }),
-    kube.timeoutMs,
-  );
-  ctx.log.ok(`namespace ${name} created`);
+  await apply(ctx, { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { 'app.kubernetes.io/managed-by': MANAGED_BY } } });
+  if (!ctx.dryRun) ctx.log.ok(`namespace ${name} created`);
 }
 
 export { connect };

@@ -4,6 +4,7 @@
 // whole OS × engine × environment table is unit-tested; probing is separate.
 import { homedir } from 'node:os';
 import type { EngineName } from './settings.ts';
+import { $ } from './sh.ts';
 import type { TaskContext } from './task.ts';
 import { UserError } from './task.ts';
 
@@ -72,21 +73,20 @@ export function startHint(engine: EngineName, platform: NodeJS.Platform, e: Engi
     : `start the Podman API socket with \`systemctl --user enable --now podman.socket\` (or \`podman system service --time=0 ${e.dockerHost} &\`), then re-run`;
 }
 
-async function onPath(ctx: TaskContext, bin: string): Promise<boolean> {
-  const r = await ctx.run.run({ argv: ['sh', '-c', 'command -v "$0"', bin], check: false, timeoutMs: 5000 });
-  return r.code === 0;
+async function onPath(bin: string): Promise<boolean> {
+  return (await $({ nothrow: true, timeout: '5s' })`command -v ${bin}`).ok;
 }
 
 /** Pick the engine: CONTAINER_ENGINE, else a docker CLI (a docker that is really Podman counts as Podman), else podman. */
 export async function detectEngine(ctx: TaskContext): Promise<Engine> {
-  const [hasDocker, hasPodman] = await Promise.all([onPath(ctx, 'docker'), onPath(ctx, 'podman')]);
+  const [hasDocker, hasPodman] = await Promise.all([onPath('docker'), onPath('podman')]);
   let name: EngineName;
   let reason: string;
   if (ctx.settings.engine) {
     name = ctx.settings.engine;
     reason = `CONTAINER_ENGINE=${name}`;
   } else if (hasDocker) {
-    const version = await ctx.run.run({ argv: ['docker', '--version'], check: false, timeoutMs: 10_000 });
+    const version = await $({ nothrow: true, timeout: '10s' })`docker --version`;
     const isPodman = /podman/i.test(version.stdout + version.stderr);
     name = isPodman ? 'podman' : 'docker';
     reason = isPodman ? '`docker` on PATH is Podman' : '`docker` on PATH';
@@ -101,12 +101,8 @@ export async function detectEngine(ctx: TaskContext): Promise<Engine> {
   const cli = hasDocker ? 'docker' : hasPodman ? 'podman' : name;
   let podmanMachineSocket: string | undefined;
   if (name === 'podman' && process.platform === 'darwin' && hasPodman) {
-    const r = await ctx.run.run({
-      argv: ['podman', 'machine', 'inspect', '--format', '{{.ConnectionInfo.PodmanSocket.Path}}'],
-      check: false,
-      timeoutMs: 10_000,
-    });
-    podmanMachineSocket = r.code === 0 ? r.stdout.trim().split('\n')[0] : undefined;
+    const r = await $({ nothrow: true, timeout: '10s' })`podman machine inspect --format ${'{{.ConnectionInfo.PodmanSocket.Path}}'}`;
+    podmanMachineSocket = r.ok ? r.stdout.trim().split('\n')[0] : undefined;
   }
   const endpoint = endpointFor(name, {
     platform: process.platform,
@@ -119,31 +115,27 @@ export async function detectEngine(ctx: TaskContext): Promise<Engine> {
 }
 
 /** The engine answers its API, or a UserError that says how to start it. */
-export async function pingEngine(ctx: TaskContext, e: Engine): Promise<string> {
-  const r = await ctx.run.run({
-    argv: [e.cli, 'version', '--format', '{{.Server.Version}}'],
-    env: engineEnv(e),
-    check: false,
-    timeoutMs: 15_000,
-  });
-  if (r.code === 0 && r.stdout.trim() !== '') return r.stdout.trim();
+export async function pingEngine(e: Engine): Promise<string> {
+  // The environment already points at the engine (pointAtEngine).
+  const r = await $({ nothrow: true, timeout: '15s' })`${e.cli} version --format ${'{{.Server.Version}}'}`;
+  if (r.ok && r.stdout.trim() !== '') return r.stdout.trim();
   const where = e.dockerHost ?? 'the default Docker socket';
   const why = (r.stderr || r.stdout).trim().split('\n').pop() ?? '';
   throw new UserError(`${e.name} does not answer at ${where}${why ? ` (${why})` : ''}: ${startHint(e.name, process.platform, e)}`);
 }
 
 /** Point the task's environment (and so every later command) at the engine. */
-export function pointAtEngine(ctx: TaskContext, e: EngineEndpoint): void {
+export function pointAtEngine(e: EngineEndpoint): void {
   for (const [k, v] of Object.entries(engineEnv(e))) {
-    if (v === undefined) delete ctx.env[k];
-    else ctx.env[k] = v;
+    if (v === undefined) delete $.env[k];
+    else $.env[k] = v;
   }
 }
 
 /** Detect, point the task's environment at the engine, and check it answers. */
 export async function useEngine(ctx: TaskContext): Promise<Engine> {
   const e = await detectEngine(ctx);
-  pointAtEngine(ctx, e);
-  await pingEngine(ctx, e);
+  pointAtEngine(e);
+  await pingEngine(e);
   return e;
 }

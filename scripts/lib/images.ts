@@ -4,7 +4,8 @@
 // :dev points at is left alone.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { engineEnv, type Engine } from './engine.ts';
+import type { Engine } from './engine.ts';
+import { $w } from './sh.ts';
 import { sha256 } from './bootstrap.ts';
 import { tagDigest } from './registry.ts';
 import { KIT_ROOT } from './settings.ts';
@@ -74,10 +75,8 @@ export async function buildAndPush(ctx: TaskContext, engine: Engine, registryHos
     if (dev !== undefined && dev === content) return { spec, contentTag: tag, action: 'unchanged' };
   }
   const refs = [`${registryHost}/${spec.repo}:dev`, `${registryHost}/${spec.repo}:${tag}`];
-  const env = engineEnv(engine);
-  await ctx.log.progress(`building ${spec.repo}`, ctx.run.run({ argv: buildArgv(engine, spec, refs), env, mode: ctx.log.verbose ? 'stream' : 'capture', mutates: true, timeoutMs: 30 * 60_000 }));
-  for (const ref of refs) {
-    await ctx.run.run({ argv: pushArgv(engine, ref), env, mutates: true, timeoutMs: 10 * 60_000 });
-  }
-  return { spec, contentTag: tag, action: ctx.run.dryRun ? 'would push' : 'pushed' };
+  // The environment points at the engine already (useEngine).
+  await ctx.log.progress(`building ${spec.repo}`, $w({ timeout: '30m' })`${buildArgv(engine, spec, refs)}`.quiet(!ctx.log.verbose));
+  for (const ref of refs) await ctx.log.progress(`pushing ${ref}`, $w({ timeout: '10m' })`${pushArgv(engine, ref)}`);
+  return { spec, contentTag: tag, action: ctx.dryRun ? 'would push' : 'pushed' };
 }

@@ -138,13 +138,3 @@ export async function waitFor<T>(what: string, timeoutSec: number, check: () => 
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
-
-/** kubectl against the dev cluster. */
-export function kubectl(ctx: TaskContext, ...args: string[]): string[] {
-  return ['kubectl', '--kubeconfig', ctx.settings.kubeconfig, ...args];
-}
-
-/** helm against the dev cluster. */
-export function helm(ctx: TaskContext, ...args: string[]): string[] {
-  return ['helm', '--kubeconfig', ctx.settings.kubeconfig, ...args];
-}

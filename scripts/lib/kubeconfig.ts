@@ -86,7 +86,9 @@ interface Edit {
 
 function applyEdits(text: string, edits: Edit[]): string {
   let out = text;
-  for (const e of [...edits].sort((a, b) => b.start - a.start)) out = out.slice(0, e.start) + e.text + out.slice(e.end);
+  // From the end backwards; insertions at one position end up in the order they were made.
+  const order = edits.map((e, i) => ({ e, i })).sort((a, b) => b.e.start - a.e.start || b.i - a.i);
+  for (const { e } of order) out = out.slice(0, e.start) + e.text + out.slice(e.end);
   return out;
 }
 
@@ -134,15 +136,25 @@ const isNullish = (node: unknown) => node === null || node === undefined || (isS
 
 /** Text edits that put our entries into `text` (undefined: a layout we do not edit in place). */
 function mergeEdits(text: string, doc: Document, src: Document, names: KubeNames): Edit[] | undefined {
-  if (!isMap(doc.contents) || doc.contents.flow) return undefined;
+  const top = doc.contents;
+  if (!isMap(top)) return undefined;
+  // A flow mapping at the top (JSON, or YAML written as `{...}`): new pairs go
+  // inside its braces, values in JSON, which is valid in both.
+  const flowTop = top.flow === true;
   const edits: Edit[] = [];
   let tail = '';
+  const newPairs: string[] = [];
   for (const [section, key] of SECTIONS) {
     const entry = entryFrom(src, section, ourName(names, key));
     const pair = topPair(doc, section);
     const seq = pair?.value;
     if (pair === undefined) {
-      tail += `${section}:\n${blockItem(entry, '')}`;
+      if (flowTop) newPairs.push(`${JSON.stringify(section)}: [${JSON.stringify(entry)}]`);
+      else tail += `${section}:\n${blockItem(entry, '')}`;
+    } else if (isNullish(seq) && flowTop) {
+      const r = rangeOf(seq);
+      if (!r || !isScalar(seq)) return undefined;
+      edits.push({ start: r[0], end: r[1], text: `[${JSON.stringify(entry)}]` });
     } else if (isNullish(seq)) {
       const r = rangeOf(seq) ?? rangeOf(pair.key);
       if (!r) return undefined;
@@ -181,7 +193,12 @@ function mergeEdits(text: string, doc: Document, src: Document, names: KubeNames
   }
   const current = topPair(doc, 'current-context');
   if (current === undefined) {
-    tail += `current-context: ${scalarText(names.context)}\n`;
+    if (flowTop) newPairs.push(`"current-context": ${JSON.stringify(names.context)}`);
+    else tail += `current-context: ${scalarText(names.context)}\n`;
+  } else if (isNullish(current.value) && flowTop) {
+    const r = rangeOf(current.value);
+    if (!r || !isScalar(current.value)) return undefined;
+    edits.push({ start: r[0], end: r[1], text: JSON.stringify(names.context) });
   } else if (isNullish(current.value)) {
     const r = rangeOf(current.value) ?? rangeOf(current.key);
     if (!r) return undefined;
@@ -189,7 +206,16 @@ function mergeEdits(text: string, doc: Document, src: Document, names: KubeNames
     while (text[start - 1] === ' ') start--;
     edits.push({ start, end: r[1], text: ` ${scalarText(names.context)}` });
   }
-  if (tail !== '') edits.push({ start: text.length, end: text.length, text: (text === '' || text.endsWith('\n') ? '' : '\n') + tail });
+  if (newPairs.length > 0) {
+    const last = top.items[top.items.length - 1];
+    const end = last === undefined ? undefined : (rangeOf(last.value) ?? rangeOf(last.key));
+    const whole = rangeOf(top);
+    if (end) edits.push({ start: end[1], end: end[1], text: `, ${newPairs.join(', ')}` });
+    else if (last === undefined && whole) edits.push({ start: whole[0], end: whole[1], text: `{${newPairs.join(', ')}}` });
+    else return undefined;
+  }
+  const endsInNewline = text === '' || text.endsWith('\n') || edits.some((e) => e.start === text.length && e.text.endsWith('\n'));
+  if (tail !== '') edits.push({ start: text.length, end: text.length, text: (endsInNewline ? '' : '\n') + tail });
   return edits;
 }
 
@@ -199,7 +225,7 @@ function entryFrom(src: Document, section: string, name: string): unknown {
   return (entry as { toJSON(): unknown }).toJSON();
 }
 
-/** The same merge on the parsed document, re-serialised: only for layouts the text edits do not handle (a flow mapping at the top). */
+/** The same merge on the parsed document: what the text edits must amount to (never written: it re-serialises every line). */
 function mergeByDocument(doc: Document, src: Document, names: KubeNames, path: string): string {
   for (const [section, key] of SECTIONS) {
     const entry = entryFrom(src, section, ourName(names, key));
@@ -248,28 +274,31 @@ export function mergeText(text: string, ours: string, names: KubeNames, path = '
     const expected = parseKubeconfig(mergeByDocument(parseKubeconfig(base, path), src, names, path), path);
     if (check.errors.length === 0 && JSON.stringify(check.toJSON()) === JSON.stringify(expected.toJSON()) && ourEntries(check, names) === ourEntries(expected, names)) return out;
   }
-  return mergeByDocument(doc, src, names, path);
+  throw new UserError(
+    `${path}: its layout is one the kit cannot add entries to without rewriting the rest of the file; nothing was written — use the cluster's own kubeconfig file (OPENSHELL_DEV_KUBECONFIG) or add ${names.context} by hand`,
+  );
 }
 
-/** `text` without our entries (current-context dropped if it was ours); null when there is nothing to remove. */
+/**
+ * `text` without our entries (current-context dropped if it was ours), every
+ * other byte kept; null when there is nothing to remove. A layout whose text
+ * cannot be edited in place is refused (a UserError), never re-serialised.
+ */
 export function removeText(text: string, names: KubeNames, path = 'kubeconfig'): string | null {
   const doc = parseKubeconfig(text, path);
   const edits: Edit[] = [];
-  let inPlace = isMap(doc.contents) && !doc.contents.flow;
+  let inPlace = isMap(doc.contents);
+  let found = false;
   for (const [section, key] of SECTIONS) {
     const seq = doc.get(section, true);
     if (!isSeq(seq)) continue;
     seq.items.forEach((item, i) => {
       if (!(isMap(item) && item.get('name') === ourName(names, key))) return;
+      found = true;
       const r = rangeOf(item);
       if (!r) return void (inPlace = false);
-      if (seq.flow) {
-        const next = rangeOf(seq.items[i + 1]);
-        const prev = rangeOf(seq.items[i - 1]);
-        if (next) edits.push({ start: r[0], end: next[0], text: '' });
-        else if (prev) edits.push({ start: prev[1], end: r[1], text: '' });
-        else edits.push({ start: r[0], end: r[1], text: '' });
-      } else {
+      if (seq.flow) edits.push(flowItemRemoval(rangeOf(seq.items[i - 1]), r, rangeOf(seq.items[i + 1])));
+      else {
         const at = blockItemStart(text, item);
         if (!at) return void (inPlace = false);
         edits.push({ start: at.start, end: lineEnd(text, r[2]), text: '' });
@@ -278,25 +307,56 @@ export function removeText(text: string, names: KubeNames, path = 'kubeconfig'):
   }
   const current = topPair(doc, 'current-context');
   const currentIsOurs = current !== undefined && isScalar(current.value) && current.value.value === names.context;
-  if (currentIsOurs) {
+  if (currentIsOurs && isMap(doc.contents)) {
     const k = rangeOf(current.key);
     const v = rangeOf(current.value);
-    if (k && v) edits.push({ start: lineStart(text, k[0]), end: lineEnd(text, v[2]), text: '' });
-    else inPlace = false;
+    const items = doc.contents.items;
+    const i = items.indexOf(current);
+    if (!k || !v) inPlace = false;
+    else if (doc.contents.flow) {
+      const pairRange = (p: Pair | undefined): [number, number, number] | undefined => {
+        const pk = rangeOf(p?.key);
+        const pv = rangeOf(p?.value);
+        return pk && pv ? [pk[0], pv[1], pv[2]] : undefined;
+      };
+      edits.push(flowItemRemoval(pairRange(items[i - 1] as Pair | undefined), [k[0], v[1], v[2]], pairRange(items[i + 1] as Pair | undefined)));
+    } else edits.push({ start: lineStart(text, k[0]), end: lineEnd(text, v[2]), text: '' });
   }
-  if (edits.length === 0 && !currentIsOurs) return null;
+  if (!found && !currentIsOurs) return null;
   if (inPlace) {
     const out = applyEdits(text, edits);
     const check = parseDocument(out);
-    if (check.errors.length === 0 && !hasOurEntries(out, names, path) && check.get('current-context') !== names.context) return out;
+    if (check.errors.length === 0 && JSON.stringify(emptyListsAsNull(check.toJSON())) === JSON.stringify(emptyListsAsNull(withoutOurs(text, names, path)))) return out;
   }
-  // Fallback for unusual layouts: edit the parsed document and re-serialise it.
+  throw new UserError(
+    `${path}: its layout is one the kit cannot remove entries from without rewriting the rest of the file; nothing was written — remove the cluster ${names.cluster}, user ${names.user} and context ${names.context} by hand`,
+  );
+}
+
+/** The edit that removes one item of a flow collection with its separating comma. */
+function flowItemRemoval(prev: [number, number, number] | undefined, r: [number, number, number], next: [number, number, number] | undefined): Edit {
+  if (next) return { start: r[0], end: next[0], text: '' };
+  if (prev) return { start: prev[1], end: r[1], text: '' };
+  return { start: r[0], end: r[1], text: '' };
+}
+
+/** An emptied list and a key with no value mean the same to kubectl (`users:` once our only user is gone). */
+function emptyListsAsNull(json: unknown): unknown {
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) return json;
+  const out: Record<string, unknown> = { ...(json as Record<string, unknown>) };
+  for (const [section] of SECTIONS) if (Array.isArray(out[section]) && (out[section] as unknown[]).length === 0) out[section] = null;
+  return out;
+}
+
+/** What the file says once our entries are gone: the text edits must amount to exactly this. */
+function withoutOurs(text: string, names: KubeNames, path: string): unknown {
+  const doc = parseKubeconfig(text, path);
   for (const [section, key] of SECTIONS) {
     const seq = doc.get(section, true);
     if (isSeq(seq)) seq.items = seq.items.filter((item) => !(isMap(item) && item.get('name') === ourName(names, key)));
   }
-  if (currentIsOurs) doc.delete('current-context');
-  return doc.toString();
+  if (doc.get('current-context') === names.context) doc.delete('current-context');
+  return doc.toJSON();
 }
 
 /** Write atomically: a temp file beside the target, then rename (a symlinked target stays a symlink). */

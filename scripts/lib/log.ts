@@ -13,6 +13,8 @@ export interface Logger {
   debug(msg: string): void;
   /** Show that `label` is in progress until `work` settles; returns its value. */
   progress<T>(label: string, work: Promise<T>): Promise<T>;
+  /** Output a command streams (`.quiet(false)`), kept clear of the spinner's line. */
+  stream(data: string): void;
 }
 
 export interface LoggerOptions {
@@ -43,6 +45,9 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const write = opts.write ?? ((line: string) => process.stderr.write(line + '\n'));
   const paint = (style: Style, s: string) => (color ? `\x1b[${codes[style]}m${s}\x1b[0m` : s);
   const verbose = opts.verbose ?? false;
+  // The spinner's line, while one spins: streamed output first clears it, the next frame redraws it.
+  let spinning = false;
+  let midLine = false; // streamed output ended without a newline: the spinner waits
 
   return {
     verbose,
@@ -53,6 +58,11 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     error: (m) => write(`${paint('red', 'FAIL')} ${m}`),
     debug: (m) => {
       if (verbose) write(paint('dim', `  · ${m}`));
+    },
+    stream(data) {
+      if (opts.write) return data.split('\n').filter((l) => l !== '').forEach((l) => write(l));
+      process.stderr.write(spinning && !midLine ? `\r\x1b[K${data}` : data);
+      midLine = !data.endsWith('\n');
     },
     async progress<T>(label: string, work: Promise<T>): Promise<T> {
       const start = Date.now();
@@ -70,18 +80,20 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       }
       const frames = '⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏';
       let i = 0;
+      spinning = true;
       const timer = setInterval(() => {
-        process.stderr.write(`\r    ${frames[i++ % frames.length]} ${label} (${secs()}s)`);
+        if (!midLine) process.stderr.write(`\r\x1b[K    ${frames[i++ % frames.length]} ${label} (${secs()}s)`);
       }, 100);
       try {
         const value = await work;
-        process.stderr.write(`\r\x1b[K    ${label}: done in ${secs()}s\n`);
+        process.stderr.write(`${midLine ? '\n' : '\r\x1b[K'}    ${label}: done in ${secs()}s\n`);
         return value;
       } catch (err) {
-        process.stderr.write(`\r\x1b[K    ${label}: failed after ${secs()}s\n`);
+        process.stderr.write(`${midLine ? '\n' : '\r\x1b[K'}    ${label}: failed after ${secs()}s\n`);
         throw err;
       } finally {
         clearInterval(timer);
+        spinning = false;
       }
     },
   };

@@ -3,6 +3,15 @@
 // to tools such as skaffold and tilt (skaffold reads only `host`).
 import { stringify } from 'yaml';
 import type { RegistryEndpoints } from './providers/types.ts';
+import type { Settings } from './settings.ts';
+
+/** The port the registry listens on inside the cluster network (pods pull from <name>:5000). */
+export const REGISTRY_CONTAINER_PORT = 5000;
+
+/** Where the host pushes (localhost:<OPENSHELL_DEV_REGISTRY_PORT>) and where pods pull from (<OPENSHELL_DEV_REGISTRY_NAME>:5000). */
+export function registryEndpoints(s: Pick<Settings, 'registryPort' | 'registryName'>): RegistryEndpoints {
+  return { host: `localhost:${s.registryPort}`, cluster: `${s.registryName}:${REGISTRY_CONTAINER_PORT}` };
+}
 
 export const HOSTING_NAMESPACE = 'kube-public';
 export const HOSTING_NAME = 'local-registry-hosting';

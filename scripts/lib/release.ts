@@ -1,5 +1,5 @@
 // The Helm release the dev loop installs, as bootstrap and status read it.
-import { helm } from './kube.ts';
+import { $ } from './sh.ts';
 import type { Settings } from './settings.ts';
 import type { TaskContext } from './task.ts';
 import { UserError } from './task.ts';
@@ -12,8 +12,8 @@ export interface ReleaseStatus {
 /** `helm status`: undefined when the release is not installed; an error when helm fails otherwise. */
 export async function releaseStatus(ctx: TaskContext): Promise<ReleaseStatus | undefined> {
   const s = ctx.settings;
-  const r = await ctx.run.run({ argv: helm(ctx, 'status', s.release, '--namespace', s.namespace, '-o', 'json'), check: false, timeoutMs: 60_000 });
-  if (r.code !== 0) {
+  const r = await $({ nothrow: true, timeout: '60s' })`helm --kubeconfig ${s.kubeconfig} status ${s.release} --namespace ${s.namespace} -o json`;
+  if (!r.ok) {
     if (/not found/i.test(r.stderr)) return undefined;
     throw new UserError(`helm status ${s.release} failed: ${r.stderr.trim().split('\n').pop()}`);
   }

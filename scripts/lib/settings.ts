@@ -1,10 +1,11 @@
 // Every user-facing setting in one typed place: defaults, then `.env`, then the
 // environment. Each value is validated; a bad one is a SettingsError (exit 2)
 // that names the setting, the value and what is allowed.
+import { isIP } from 'node:net';
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { delimiter, join, resolve } from 'node:path';
-import { parse as parseDotenv } from 'dotenv';
+import { join, resolve } from 'node:path';
+import { parseEnv } from 'node:util';
 
 export const SIDELOAD_METHODS = ['image-volume', 'init-container'] as const;
 export type SideloadMethod = (typeof SIDELOAD_METHODS)[number];
@@ -41,15 +42,21 @@ export interface Settings {
   gatewayCommand: string;
   gatewayBuildCommand: string;
   gatewayBaseImage: string | undefined;
+  /** gateway task: the out-of-cluster gateway's port, listen address ('' = derived), pods' endpoint ('' = derived), default sandbox image. */
+  gatewayPort: number;
+  gatewayBindAddress: string;
+  grpcEndpoint: string;
+  sandboxImage: string;
   /** Label selector of the sandbox pods the sideload task hot-swaps into. */
   sandboxSelector: string;
   /** Command that builds the supervisor binary in the OpenShell checkout. */
   supervisorBuildCommand: string;
-  /** kwok provider: directory holding kube-apiserver, kube-controller-manager and kube-scheduler (undefined: none found on PATH). */
-  kubeBinDir: string | undefined;
+  /** kwok provider (test bed): OPENSHELL_DEV_KUBE_BIN_DIR as given, resolved and checked by the provider. */
+  kubeBinDir: string;
   /** kwok provider: kwokctl's work directory (clusters/<name>: config, pki, logs, pids). */
   kwokDir: string;
-  /** Where each value came from, for status and doctor. */
+  /** Each setting as given (before validation), and where it came from, for status. */
+  given: Record<string, string>;
   origin: Record<string, 'default' | '.env' | 'environment'>;
 }
 
@@ -65,11 +72,13 @@ export interface SettingSpec {
 
 export const AGENT_SANDBOX_VERSION = 'v0.5.5';
 export const K3S_IMAGE = 'rancher/k3s:v1.35.1-k3s1';
+/** The supervisor runs inside arbitrary sandbox images, so it is built static, for this machine's Linux triple. */
+export const SUPERVISOR_BUILD_COMMAND = `RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target ${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-unknown-linux-gnu -p openshell-sandbox`;
 
 /** The settings table, in README order. Defaults are strings, as in the environment. */
 export const SETTINGS: SettingSpec[] = [
   { name: 'OPENSHELL_DEV_CLUSTER', default: 'openshell-dev', describe: 'Cluster name (DNS label, at most 32 characters: k3d\'s limit)' },
-  { name: 'OPENSHELL_DEV_CLUSTER_PROVIDER', default: 'k3d', describe: 'k3d (k3s in containers), kwok (local control plane with simulated nodes) or existing (any kubeconfig context)' },
+  { name: 'OPENSHELL_DEV_CLUSTER_PROVIDER', default: 'k3d', describe: 'k3d (k3s in containers), existing (any kubeconfig context), or kwok (the test bed: a local control plane with simulated nodes)' },
   { name: 'OPENSHELL_DEV_AGENTS', default: '1', describe: 'k3d agent nodes (0–9)' },
   { name: 'OPENSHELL_DEV_HTTP_PORT', default: '8080', describe: `Host port mapped to the gateway NodePort ${GATEWAY_NODE_PORT}` },
   { name: 'OPENSHELL_DEV_REGISTRY_PORT', default: '5000', describe: 'Host port of the local registry (localhost:<port>)' },
@@ -88,13 +97,17 @@ export const SETTINGS: SettingSpec[] = [
   { name: 'OPENSHELL_DEV_AGENT_SANDBOX_VERSION', default: AGENT_SANDBOX_VERSION, describe: 'agent-sandbox release applied by bootstrap' },
   { name: 'OPENSHELL_DEV_AGENT_SANDBOX_MANIFEST', default: '', describe: 'URL or local file of the agent-sandbox manifest (default: the pinned release\'s)' },
   { name: 'OPENSHELL_DEV_TIMEOUT', default: '300', describe: 'Seconds any single wait may take' },
-  { name: 'OPENSHELL_DEV_GATEWAY_BUILD_COMMAND', default: 'cargo build --release -p openshell-server', describe: 'Command `k8s:dev:sync` runs in the OpenShell checkout to build the gateway (binary: target/release/openshell-server)' },
+  { name: 'OPENSHELL_DEV_GATEWAY_BUILD_COMMAND', default: 'cargo build --release -p openshell-server --features bundled-z3', describe: 'Command `k8s:dev:sync` runs in the OpenShell checkout to build the gateway (package openshell-server, binary: target/release/openshell-gateway; bundled-z3 so it runs on the Dockerfile\'s distroless base, as upstream\'s images do)' },
   { name: 'OPENSHELL_DEV_GATEWAY_BASE_IMAGE', default: '', describe: 'Base image of the gateway image (default: the Dockerfile\'s, a distroless glibc image)' },
-  { name: 'OPENSHELL_DEV_GATEWAY_COMMAND', default: 'cargo run -p openshell-server --', describe: 'Command the gateway task runs in the OpenShell checkout' },
-  { name: 'OPENSHELL_DEV_SANDBOX_SELECTOR', default: 'app.kubernetes.io/part-of=openshell,app.kubernetes.io/component=sandbox', describe: 'Label selector of the sandbox pods `k8s:dev:sideload` hot-swaps the supervisor into (the chart\'s sandbox.podLabels)' },
-  { name: 'OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND', default: 'cargo build --release -p openshell-sandbox', describe: 'Command `k8s:dev:sideload` runs in the OpenShell checkout to build the supervisor (binary: target/release/openshell-sandbox)' },
-  { name: 'OPENSHELL_DEV_KUBE_BIN_DIR', default: '', describe: 'kwok provider: directory holding kube-apiserver, kube-controller-manager and kube-scheduler (default: where kube-apiserver is on PATH)' },
-  { name: 'OPENSHELL_DEV_KWOK_DIR', default: '~/.kwok', describe: 'kwok provider: kwokctl\'s work directory (clusters/<name> holds config, certificates, logs and pids)' },
+  { name: 'OPENSHELL_DEV_GATEWAY_COMMAND', default: 'cargo run -p openshell-server --', describe: 'Command the gateway task runs in the OpenShell checkout (the openshell-gateway binary; the task adds its arguments)' },
+  { name: 'OPENSHELL_DEV_GATEWAY_PORT', default: '17670', describe: 'gateway task: port of the out-of-cluster gateway (gRPC and HTTP)' },
+  { name: 'OPENSHELL_DEV_GATEWAY_BIND_ADDRESS', default: '', describe: 'gateway task: address it listens on (default: the k3d network\'s gateway address on Linux, else 127.0.0.1)' },
+  { name: 'OPENSHELL_DEV_GRPC_ENDPOINT', default: '', describe: 'gateway task: where sandbox pods reach the gateway (default: http://host.k3d.internal:<port> on k3d, else http://<bind address>:<port>)' },
+  { name: 'OPENSHELL_DEV_SANDBOX_IMAGE', default: 'ghcr.io/nvidia/openshell-community/sandboxes/base:latest', describe: 'gateway task: image of sandboxes that name none (the gateway\'s default_image)' },
+  { name: 'OPENSHELL_DEV_SANDBOX_SELECTOR', default: 'agents.x-k8s.io/sandbox-name-hash', describe: 'Label selector of the sandbox pods `k8s:dev:sideload` updates (default: every pod the agent-sandbox controller made for a Sandbox; the driver\'s openshell.ai/* labels are on the Sandbox resource, not its pod)' },
+  { name: 'OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND', default: SUPERVISOR_BUILD_COMMAND, describe: 'Command `k8s:dev:sync` and `k8s:dev:sideload` run in the OpenShell checkout to build the supervisor; it must be static (it runs inside any sandbox image): glibc with +crt-static, as upstream builds it without musl' },
+  { name: 'OPENSHELL_DEV_KUBE_BIN_DIR', default: '', describe: 'Test bed (kwok provider): directory holding kube-apiserver, kube-controller-manager and kube-scheduler (default: where kube-apiserver is on PATH)' },
+  { name: 'OPENSHELL_DEV_KWOK_DIR', default: '~/.kwok', describe: 'Test bed (kwok provider): kwokctl\'s work directory (clusters/<name> holds config, certificates, logs and pids)' },
 ];
 
 export function agentSandboxManifestUrl(version: string): string {
@@ -117,7 +130,7 @@ export function rawSettings(opts: LoadOptions = {}): Map<string, { value: string
   let fromFile: Record<string, string> = {};
   if (existsSync(dotenvPath)) {
     try {
-      fromFile = parseDotenv(readFileSync(dotenvPath));
+      fromFile = parseEnv(readFileSync(dotenvPath, 'utf8')) as Record<string, string>;
     } catch (err) {
       throw new SettingsError(`${dotenvPath} cannot be read: ${(err as Error).message}`);
     }
@@ -202,6 +215,7 @@ export function loadSettings(opts: LoadOptions = {}): Settings {
   const home = opts.home ?? homedir();
   const get = (n: string) => raw.get(n)!.value;
   const origin = Object.fromEntries([...raw].map(([k, v]) => [k, v.origin]));
+  const given = Object.fromEntries([...raw].map(([k, v]) => [k, v.value]));
 
   const cluster = label('OPENSHELL_DEV_CLUSTER', get('OPENSHELL_DEV_CLUSTER'), 32);
   const provider = oneOf('OPENSHELL_DEV_CLUSTER_PROVIDER', get('OPENSHELL_DEV_CLUSTER_PROVIDER'), PROVIDERS, false)!;
@@ -257,11 +271,22 @@ export function loadSettings(opts: LoadOptions = {}): Settings {
   if (gatewayBaseImage !== undefined && gatewayBaseImage !== 'scratch' && !/^[\w.\-/:@]+$/.test(gatewayBaseImage)) {
     bad('OPENSHELL_DEV_GATEWAY_BASE_IMAGE', gatewayBaseImage, 'must be an image reference (or scratch), or empty for the Dockerfile default');
   }
+  const gatewayBindAddress = get('OPENSHELL_DEV_GATEWAY_BIND_ADDRESS').trim();
+  if (gatewayBindAddress !== '' && isIP(gatewayBindAddress) === 0) {
+    bad('OPENSHELL_DEV_GATEWAY_BIND_ADDRESS', gatewayBindAddress, 'must be an IP address (such as 127.0.0.1), or empty for the default');
+  }
+  const grpcEndpoint = get('OPENSHELL_DEV_GRPC_ENDPOINT').trim();
+  if (grpcEndpoint !== '' && !/^https?:\/\/[^\s/]+(:\d+)?\/?$/.test(grpcEndpoint)) {
+    bad('OPENSHELL_DEV_GRPC_ENDPOINT', grpcEndpoint, 'must be http(s)://host:port, or empty for the default');
+  }
+  const sandboxImage = get('OPENSHELL_DEV_SANDBOX_IMAGE').trim();
+  if (!/^[\w.\-/:@]+$/.test(sandboxImage)) bad('OPENSHELL_DEV_SANDBOX_IMAGE', sandboxImage, 'must be an image reference');
   const sandboxSelector = labelSelector('OPENSHELL_DEV_SANDBOX_SELECTOR', get('OPENSHELL_DEV_SANDBOX_SELECTOR'));
   const supervisorBuildCommand = get('OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND').trim();
   if (supervisorBuildCommand === '') bad('OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND', supervisorBuildCommand, 'must be a command line');
 
-  const kubeBinDir = kubeBinaries(get('OPENSHELL_DEV_KUBE_BIN_DIR').trim(), home, opts.env ?? process.env);
+  const kubeBinDirRaw = get('OPENSHELL_DEV_KUBE_BIN_DIR').trim();
+  const kubeBinDir = kubeBinDirRaw === '' ? '' : resolve(expandHome(kubeBinDirRaw, home));
   const kwokDirRaw = get('OPENSHELL_DEV_KWOK_DIR').trim();
   const kwokDir = resolve(expandHome(kwokDirRaw, home));
   if (kwokDirRaw === '' || (existsSync(kwokDir) && !statSync(kwokDir).isDirectory())) {
@@ -292,33 +317,20 @@ export function loadSettings(opts: LoadOptions = {}): Settings {
     gatewayCommand,
     gatewayBuildCommand,
     gatewayBaseImage,
+    gatewayPort: integer('OPENSHELL_DEV_GATEWAY_PORT', get('OPENSHELL_DEV_GATEWAY_PORT'), 1, 65535, 'a TCP port'),
+    gatewayBindAddress,
+    grpcEndpoint,
+    sandboxImage,
     sandboxSelector,
     supervisorBuildCommand,
     kubeBinDir,
     kwokDir,
+    given,
     origin,
   };
 }
 
-export const KUBE_CONTROL_PLANE_BINARIES = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'] as const;
-
-/** OPENSHELL_DEV_KUBE_BIN_DIR, or the directory of kube-apiserver on PATH (undefined when none). */
-function kubeBinaries(raw: string, home: string, env: NodeJS.ProcessEnv): string | undefined {
-  if (raw === '') {
-    for (const dir of (env.PATH ?? '').split(delimiter)) {
-      if (dir && isExecutable(join(dir, 'kube-apiserver'))) return resolve(dir);
-    }
-    return undefined;
-  }
-  const dir = resolve(expandHome(raw, home));
-  const missing = KUBE_CONTROL_PLANE_BINARIES.filter((b) => !isExecutable(join(dir, b)));
-  if (missing.length > 0) {
-    bad('OPENSHELL_DEV_KUBE_BIN_DIR', raw, `must be a directory holding ${KUBE_CONTROL_PLANE_BINARIES.join(', ')} (missing: ${missing.join(', ')}); bash .ci/run builds them`);
-  }
-  return dir;
-}
-
-/** An executable regular file (shared with the kwok provider). */
+/** An executable regular file. */
 export function isExecutable(path: string): boolean {
   try {
     accessSync(path, constants.X_OK);

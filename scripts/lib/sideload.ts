@@ -19,7 +19,7 @@ import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
 import type { IVolume } from 'kubernetes-models/v1/Volume';
 import type { IVolumeMount } from 'kubernetes-models/v1/VolumeMount';
-import type { Cmd, Result } from './run.ts';
+import { $, $w } from './sh.ts';
 import { SettingsError, SIDELOAD_METHODS, type SideloadMethod } from './settings.ts';
 import { parseKubeVersion, type KubeVersion } from './kube.ts';
 import type { TaskContext } from './task.ts';
@@ -163,8 +163,9 @@ export function methodOfPodSpec(spec: IPodSpec | undefined): SideloadMethod | un
 // ---------------------------------------------------------------------------
 // The cluster's version, through kubectl (so it shows under --verbose and is scriptable in tests).
 
-export async function kubeServerVersion(ctx: TaskContext, kubectlArgv: (...args: string[]) => string[]): Promise<KubeVersion & { gitVersion: string }> {
-  const r = await ctx.run.run({ argv: kubectlArgv('version', '-o', 'json'), timeoutMs: 20_000, check: false });
+/** `kubectlArgs`: what selects the cluster, e.g. ['--kubeconfig', file]. */
+export async function kubeServerVersion(kubectlArgs: string[]): Promise<KubeVersion & { gitVersion: string }> {
+  const r = await $({ nothrow: true, timeout: '20s' })`kubectl ${kubectlArgs} version -o json`;
   let parsed: { serverVersion?: { major?: string; minor?: string; gitVersion?: string } } | undefined;
   try {
     parsed = JSON.parse(r.stdout) as typeof parsed;
@@ -173,7 +174,7 @@ export async function kubeServerVersion(ctx: TaskContext, kubectlArgv: (...args:
   }
   const sv = parsed?.serverVersion;
   if (!sv) {
-    const why = (r.stderr || r.stdout).trim().split('\n').pop() ?? `exit ${r.code}`;
+    const why = (r.stderr || r.stdout).trim().split('\n').pop() ?? `exit ${r.exitCode}`;
     throw new Error(`the API server did not report its version (${why})`);
   }
   return { ...parseKubeVersion(sv), gitVersion: sv.gitVersion ?? '' };
@@ -192,8 +193,13 @@ export interface SwapTarget {
 /**
  * How commands reach a target. kubectl in a cluster; docker where a real
  * engine stands in for a kubelet (e2e tests and the benchmark). Each returns
- * the command, and the caller runs it through ctx.run (dry-run, history).
+ * the command's words; swapOne runs them with zx.
  */
+export interface Cmd {
+  argv: string[];
+  timeoutMs: number;
+}
+
 export interface SwapTransport {
   readonly kind: string;
   label(t: SwapTarget): string;
@@ -201,23 +207,24 @@ export interface SwapTransport {
   exec(t: SwapTarget, argv: string[]): Cmd;
 }
 
-export function kubectlTransport(kubectlArgv: (...args: string[]) => string[], timeoutMs = 60_000): SwapTransport {
+/** `kubectlArgs`: what selects the cluster, e.g. ['--kubeconfig', file]. */
+export function kubectlTransport(kubectlArgs: string[], timeoutMs = 60_000): SwapTransport {
   const ns = (t: SwapTarget) => t.namespace ?? 'default';
   const container = (t: SwapTarget) => ['-c', t.container ?? AGENT_CONTAINER];
   return {
     kind: 'kubectl',
     label: (t) => `${ns(t)}/${t.name}`,
-    copy: (t, local, remote) => ({ argv: kubectlArgv('cp', local, `${ns(t)}/${t.name}:${remote}`, ...container(t)), timeoutMs }),
-    exec: (t, argv) => ({ argv: kubectlArgv('exec', '-n', ns(t), t.name, ...container(t), '--', ...argv), timeoutMs }),
+    copy: (t, local, remote) => ({ argv: ['kubectl', ...kubectlArgs, 'cp', local, `${ns(t)}/${t.name}:${remote}`, ...container(t)], timeoutMs }),
+    exec: (t, argv) => ({ argv: ['kubectl', ...kubectlArgs, 'exec', '-n', ns(t), t.name, ...container(t), '--', ...argv], timeoutMs }),
   };
 }
 
-export function dockerTransport(cli = 'docker', env?: NodeJS.ProcessEnv, timeoutMs = 60_000): SwapTransport {
+export function dockerTransport(cli = 'docker', timeoutMs = 60_000): SwapTransport {
   return {
     kind: cli,
     label: (t) => `${cli}:${t.name}`,
-    copy: (t, local, remote) => ({ argv: [cli, 'cp', local, `${t.name}:${remote}`], env, timeoutMs }),
-    exec: (t, argv) => ({ argv: [cli, 'exec', t.name, ...argv], env, timeoutMs }),
+    copy: (t, local, remote) => ({ argv: [cli, 'cp', local, `${t.name}:${remote}`], timeoutMs }),
+    exec: (t, argv) => ({ argv: [cli, 'exec', t.name, ...argv], timeoutMs }),
   };
 }
 
@@ -295,6 +302,12 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, work: (
   return results;
 }
 
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
 function lastLine(r: Result): string {
   return ((r.stderr || r.stdout).trim().split('\n').pop() ?? '').trim() || `exit ${r.code}`;
 }
@@ -311,14 +324,17 @@ export async function swapOne(ctx: TaskContext, transport: SwapTransport, target
   const remote = opts.remotePath ?? SUPERVISOR_BINARY;
   const tmp = swapTempPath(remote, opts.nonce ?? `${process.pid}-${Date.now().toString(36)}`);
   const done = (status: SwapStatus, detail: string): SwapOutcome => ({ target, label, status, detail, ms: Date.now() - start });
-  const run = (cmd: Cmd, mutates: boolean) => ctx.run.run({ ...cmd, mutates, check: false });
+  const run = async (cmd: Cmd, write: boolean): Promise<Result> => {
+    const r = await (write ? $w : $)({ nothrow: true, timeout: cmd.timeoutMs })`${cmd.argv}`;
+    return { code: r.exitCode ?? 1, stdout: r.stdout, stderr: r.stderr };
+  };
 
   // Read the mount table rather than `test -w`: busybox's test says yes to root even on a read-only mount.
   const probe = await run(transport.exec(target, ['cat', '/proc/self/mounts']), false);
   let note = '';
   if (probe.code !== 0) {
     // Under --dry-run, still show the plan (the probe is the only command that runs).
-    if (!ctx.run.dryRun) return done('failed', `cannot read the container's mounts: ${lastLine(probe)}`);
+    if (!ctx.dryRun) return done('failed', `cannot read the container's mounts: ${lastLine(probe)}`);
     note = ` (the read-only probe failed: ${lastLine(probe)})`;
   } else if (isReadOnlyPath(probe.stdout, dirOf(remote))) {
     return done('read-only', `${dirOf(remote)} is a read-only mount`);
@@ -334,7 +350,7 @@ export async function swapOne(ctx: TaskContext, transport: SwapTransport, target
   // chmod and the atomic rename only if it matches the local sum; else the
   // temporary file goes and the old binary stays.
   const install = await run(transport.exec(target, ['sh', '-c', INSTALL_SCRIPT, 'sh', tmp, opts.sha256, remote]), true);
-  if (!ctx.run.dryRun) {
+  if (!ctx.dryRun) {
     const remoteSum = /^([0-9a-f]{64})\s/m.exec(install.stdout)?.[1] ?? '';
     if (install.code === 3) {
       return done('failed', `checksum mismatch, old binary kept: sha256 ${remoteSum.slice(0, 12) || '(none)'} in the container, ${opts.sha256.slice(0, 12)} locally`);
@@ -345,7 +361,7 @@ export async function swapOne(ctx: TaskContext, transport: SwapTransport, target
     }
   }
   if (opts.restart) await run(transport.exec(target, ['kill', '1']), true);
-  if (ctx.run.dryRun) return done('planned', `would replace ${remote}${note}`);
+  if (ctx.dryRun) return done('planned', `would replace ${remote}${note}`);
   return done('updated', `${remote} sha256 ${opts.sha256.slice(0, 12)}${opts.restart ? ', restarted' : ''}`);
 }
 

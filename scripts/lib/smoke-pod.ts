@@ -8,7 +8,9 @@
 import { randomBytes } from 'node:crypto';
 import type { IPod } from 'kubernetes-models/v1/Pod';
 import { stringify } from 'yaml';
-import { kubectl } from './kube.ts';
+import { devImages } from './bootstrap.ts';
+import { registryEndpoints } from './registry.ts';
+import { $, $w } from './sh.ts';
 import type { Settings } from './settings.ts';
 import {
   AGENT_CONTAINER,
@@ -46,8 +48,9 @@ export interface SmokePodOptions {
 export const SMOKE_LABEL = 'openshell.dev/sideload-smoke';
 
 /** The dev supervisor image as pods pull it (through the registry's in-cluster name). */
-export function devSupervisorImage(s: Pick<Settings, 'registryName'>): string {
-  return `${s.registryName}:5000/openshell-supervisor:dev`;
+export function devSupervisorImage(s: Pick<Settings, 'registryName' | 'registryPort'>): string {
+  const { supervisor } = devImages();
+  return `${registryEndpoints(s).cluster}/${supervisor.repo}:${supervisor.tag}`;
 }
 
 export function smokePodName(method: SideloadMethod, suffix = randomBytes(3).toString('hex')): string {
@@ -169,16 +172,12 @@ export function judgeSmokePod(pod: PodStatusJson): { verdict: 'works' | 'broken'
 
 async function defaultNamespace(ctx: TaskContext): Promise<string> {
   const ns = ctx.settings.sandboxNamespace;
-  const r = await ctx.run.run({ argv: kubectl(ctx, 'get', 'namespace', ns, '-o', 'name'), check: false, timeoutMs: 15_000 });
-  return r.code === 0 ? ns : 'default';
+  const r = await $({ nothrow: true, timeout: '15s' })`kubectl --kubeconfig ${ctx.settings.kubeconfig} get namespace ${ns} -o name`;
+  return r.ok ? ns : 'default';
 }
 
 async function recentEvents(ctx: TaskContext, namespace: string, pod: string): Promise<string> {
-  const r = await ctx.run.run({
-    argv: kubectl(ctx, 'get', 'events', '-n', namespace, '--field-selector', `involvedObject.name=${pod}`, '-o', 'json'),
-    check: false,
-    timeoutMs: 15_000,
-  });
+  const r = await $({ nothrow: true, timeout: '15s' })`kubectl --kubeconfig ${ctx.settings.kubeconfig} get events -n ${namespace} --field-selector involvedObject.name=${pod} -o json`;
   try {
     const items = (JSON.parse(r.stdout) as { items?: Array<{ type?: string; reason?: string; message?: string }> }).items ?? [];
     const bad = items.filter((e) => e.type === 'Warning');
@@ -194,11 +193,12 @@ async function recentEvents(ctx: TaskContext, namespace: string, pod: string): P
 /** Create one smoke pod, wait for its verdict, read what the binary printed, delete it. */
 export async function runSmokePod(ctx: TaskContext, o: SmokePodOptions & Pick<ProveOptions, 'timeoutSec' | 'onCreated' | 'pollMs'>): Promise<SmokeOutcome> {
   const manifest = smokePodManifest(o);
+  const kc = ['--kubeconfig', ctx.settings.kubeconfig];
   const ns = ['-n', o.namespace];
   const base = { method: o.method, pod: `${o.namespace}/${o.name}` };
-  const created = await ctx.run.run({ argv: kubectl(ctx, 'create', '-f', '-'), input: stringify(manifest), mutates: true, check: false, timeoutMs: 30_000 });
-  if (ctx.run.dryRun) return { ...base, verdict: 'printed', detail: 'dry-run: printed, not created', imageProblem: false };
-  if (created.code !== 0) {
+  const created = await $w({ input: stringify(manifest), nothrow: true, timeout: '30s' })`kubectl ${kc} create -f -`;
+  if (ctx.dryRun) return { ...base, verdict: 'printed', detail: 'dry-run: printed, not created', imageProblem: false };
+  if (!created.ok) {
     // e.g. an API server without image volumes rejects the volume outright.
     const why = (created.stderr || created.stdout).trim().split('\n').slice(-2).join(' ');
     // Only a refusal that names the volume is about the method (e.g. no image volumes before 1.31).
@@ -210,25 +210,28 @@ export async function runSmokePod(ctx: TaskContext, o: SmokePodOptions & Pick<Pr
     const timeoutSec = o.timeoutSec ?? Math.min(ctx.settings.timeoutSec, 120);
     const deadline = Date.now() + timeoutSec * 1000;
     let last: PodStatusJson = {};
-    for (;;) {
-      const r = await ctx.run.run({ argv: kubectl(ctx, 'get', 'pod', o.name, ...ns, '-o', 'json'), check: false, timeoutMs: 15_000 });
-      if (r.code === 0 && r.stdout.trim().startsWith('{')) {
-        last = JSON.parse(r.stdout) as PodStatusJson;
-        const verdict = judgeSmokePod(last);
-        if (verdict?.verdict === 'works') {
-          const logs = await ctx.run.run({ argv: kubectl(ctx, 'logs', o.name, ...ns, '-c', AGENT_CONTAINER), check: false, timeoutMs: 15_000 });
-          const line = (logs.stdout.trim().split('\n')[0] ?? '').trim();
-          return { ...base, verdict: 'works', detail: line ? `${SUPERVISOR_BINARY} --version printed "${line}"` : `${SUPERVISOR_BINARY} --version exited 0`, imageProblem: false };
+    const poll = async (): Promise<SmokeOutcome | undefined> => {
+      for (;;) {
+        const r = await $({ nothrow: true, timeout: '15s' })`kubectl ${kc} get pod ${o.name} ${ns} -o json`;
+        if (r.ok && r.stdout.trim().startsWith('{')) {
+          last = JSON.parse(r.stdout) as PodStatusJson;
+          const verdict = judgeSmokePod(last);
+          if (verdict) {
+            const logs = await $({ nothrow: true, timeout: '15s' })`kubectl ${kc} logs ${o.name} ${ns} -c ${AGENT_CONTAINER}`;
+            if (verdict.verdict === 'works') {
+              const line = (logs.stdout.trim().split('\n')[0] ?? '').trim();
+              return { ...base, verdict: 'works', detail: line ? `${SUPERVISOR_BINARY} --version printed "${line}"` : `${SUPERVISOR_BINARY} --version exited 0`, imageProblem: false };
+            }
+            const tail = logs.ok ? (logs.stdout.trim().split('\n').pop() ?? '') : '';
+            return { ...base, verdict: 'broken', detail: verdict.detail + (tail ? ` (output: ${tail})` : ''), imageProblem: verdict.imageProblem };
+          }
         }
-        if (verdict) {
-          const logs = await ctx.run.run({ argv: kubectl(ctx, 'logs', o.name, ...ns, '-c', AGENT_CONTAINER), check: false, timeoutMs: 15_000 });
-          const tail = logs.code === 0 ? (logs.stdout.trim().split('\n').pop() ?? '') : '';
-          return { ...base, verdict: 'broken', detail: verdict.detail + (tail ? ` (output: ${tail})` : ''), imageProblem: verdict.imageProblem };
-        }
+        if (Date.now() >= deadline) return undefined;
+        await new Promise((res) => setTimeout(res, o.pollMs ?? 1000));
       }
-      if (Date.now() >= deadline) break;
-      await new Promise((res) => setTimeout(res, o.pollMs ?? 1000));
-    }
+    };
+    const outcome = await ctx.log.progress(`waiting for smoke pod ${o.namespace}/${o.name} (${o.method})`, poll());
+    if (outcome) return outcome;
     const phase = last.status?.phase ?? 'unknown';
     const events = await recentEvents(ctx, o.namespace, o.name);
     const imageProblem = /pull|not found|manifest unknown/i.test(events);
@@ -238,12 +241,7 @@ export async function runSmokePod(ctx: TaskContext, o: SmokePodOptions & Pick<Pr
         : `no verdict after ${timeoutSec}s (phase ${phase})${events ? `: ${events}` : ''}`;
     return { ...base, verdict: phase === 'Running' ? 'inconclusive' : 'broken', detail, imageProblem };
   } finally {
-    await ctx.run.run({
-      argv: kubectl(ctx, 'delete', 'pod', o.name, ...ns, '--ignore-not-found', '--now', '--wait=false'),
-      mutates: true,
-      check: false,
-      timeoutMs: 30_000,
-    });
+    await $w({ nothrow: true, timeout: '30s' })`kubectl ${kc} delete pod ${o.name} ${ns} --ignore-not-found --now --wait=false`;
   }
 }
 
@@ -265,10 +263,10 @@ export async function proveSideload(ctx: TaskContext, opts: ProveOptions = {}): 
 
   let choice: MethodChoice;
   try {
-    const version = explicit ? undefined : (opts.serverVersion ?? (await kubeServerVersion(ctx, (...a) => kubectl(ctx, ...a))).gitVersion);
+    const version = explicit ? undefined : (opts.serverVersion ?? (await kubeServerVersion(['--kubeconfig', ctx.settings.kubeconfig])).gitVersion);
     choice = chooseMethod(explicit, version);
   } catch (err) {
-    if (!ctx.run.dryRun) {
+    if (!ctx.dryRun) {
       return { name, status: 'fail', detail: `cannot choose the sideload method: ${(err as Error).message}`, fix: `start the cluster (mise run k8s:dev:up) or set ${SIDELOAD_SETTING}` };
     }
     // Dry-run without a cluster: show both pods.
@@ -279,7 +277,7 @@ export async function proveSideload(ctx: TaskContext, opts: ProveOptions = {}): 
     return { name, status: 'skip', detail: 'dry-run: smoke pods printed for both methods, nothing created' };
   }
 
-  const namespace = opts.namespace ?? (ctx.run.dryRun ? ctx.settings.sandboxNamespace : await defaultNamespace(ctx));
+  const namespace = opts.namespace ?? (ctx.dryRun ? ctx.settings.sandboxNamespace : await defaultNamespace(ctx));
   const run = (method: SideloadMethod) =>
     runSmokePod(ctx, { method, image, pullPolicy: opts.pullPolicy, namespace, name: smokePodName(method), timeoutSec: opts.timeoutSec, onCreated: opts.onCreated, pollMs: opts.pollMs });
 

@@ -14,6 +14,13 @@ export function isOpenShellCheckout(dir: string): boolean {
   return /openshell-server/.test(readFileSync(cargo, 'utf8'));
 }
 
+/** Where cargo leaves `binary` for a build command (honours `--target <triple>` and `--profile`/`--release`). */
+export function builtBinaryPath(sourceDir: string, buildCommand: string, binary: string): string {
+  const target = /--target(?:=|\s+)(\S+)/.exec(buildCommand)?.[1];
+  const profile = /--profile(?:=|\s+)(\S+)/.exec(buildCommand)?.[1] ?? (/(^|\s)(--release|-r)(\s|$)/.test(buildCommand) ? 'release' : 'debug');
+  return join(sourceDir, 'target', ...(target ? [target] : []), profile === 'dev' ? 'debug' : profile, binary);
+}
+
 export function findSourceDir(s: Pick<Settings, 'sourceDir'>, start = KIT_ROOT): string {
   if (s.sourceDir) {
     if (!isOpenShellCheckout(s.sourceDir)) {

@@ -1,10 +1,12 @@
-// What every task script shares: flags, settings, logger and runner, and one
-// place that turns errors into exit statuses (2: bad settings or usage,
-// 1: anything else, 130: interrupted).
+// What every task script shares: flags, settings and logger, and one place
+// that turns errors into exit statuses (2: bad settings or usage, 1: anything
+// else, 130: interrupted). Commands are zx's `$` (set up in sh.ts).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger, type Logger } from './log.ts';
-import { createRunner, type Executor, type Runner } from './run.ts';
-import { loadSettings, SettingsError, type Settings } from './settings.ts';
+import { $, configure, history, interrupted, lastFailure, ProcessOutput, stopChildren } from './sh.ts';
+import { KIT_ROOT, loadSettings, SettingsError, type Settings } from './settings.ts';
 
 export interface Flags {
   dryRun: boolean;
@@ -18,9 +20,10 @@ export interface Flags {
 export interface TaskContext {
   settings: Settings;
   log: Logger;
-  run: Runner;
   flags: Flags;
-  /** Environment for child processes (the engine adds DOCKER_HOST and friends). */
+  /** --dry-run: commands through `$w` are printed, not run; nothing is written. */
+  dryRun: boolean;
+  /** The environment commands get ($.env; the engine adds DOCKER_HOST and friends). */
   env: NodeJS.ProcessEnv;
 }
 
@@ -38,6 +41,9 @@ export interface TaskDefinition {
   summary: string;
   /** Extra flags: name → help text; string-valued when `value` is set. */
   flags?: Record<string, { help: string; value?: boolean }>;
+  /** Who gets the arguments that are not the task's own (e.g. `skaffold dev`): from the first
+   * word that is not one of its flags, or after `--`, everything goes there unparsed. */
+  passthrough?: string;
   main: (ctx: TaskContext) => Promise<number | void>;
 }
 
@@ -45,20 +51,29 @@ export interface ContextOptions {
   argv?: string[];
   env?: NodeJS.ProcessEnv;
   log?: Logger;
-  executor?: Executor;
   settings?: Settings;
 }
 
 export function parseFlags(def: TaskDefinition, argv: string[]): Flags & { help: boolean } {
-  const options: Record<string, { type: 'boolean' | 'string' }> = {
+  const options: Record<string, { type: 'boolean' | 'string'; short?: string }> = {
     'dry-run': { type: 'boolean' },
     verbose: { type: 'boolean' },
-    help: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
   };
   for (const [name, f] of Object.entries(def.flags ?? {})) options[name] = { type: f.value ? 'string' : 'boolean' };
+  let own = argv;
+  let rest: string[] = [];
+  if (def.passthrough) {
+    // The task's own flags come first; the first other word (or `--`) starts what is passed through.
+    const isOwn = (a: string) => a === '-h' || Object.keys(options).some((o) => a === `--${o}` || a.startsWith(`--${o}=`));
+    let i = 0;
+    while (i < argv.length && isOwn(argv[i]!)) i += options[argv[i]!.slice(2)]?.type === 'string' && !argv[i]!.includes('=') ? 2 : 1;
+    own = argv.slice(0, i);
+    rest = argv.slice(argv[i] === '--' ? i + 1 : i);
+  }
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: own, options, allowPositionals: !def.passthrough, strict: true });
   } catch (err) {
     throw new UserError(`${(err as Error).message}\n${usage(def)}`, 2);
   }
@@ -67,49 +82,87 @@ export function parseFlags(def: TaskDefinition, argv: string[]): Flags & { help:
     dryRun: v['dry-run'] === true,
     verbose: v.verbose === true || process.env.OPENSHELL_DEV_VERBOSE === '1',
     help: v.help === true,
-    args: parsed.positionals,
+    args: def.passthrough ? rest : parsed.positionals,
     options: v,
   };
 }
 
 export function usage(def: TaskDefinition): string {
-  const lines = [`usage: mise run k8s:dev:${def.name} [-- flags]`, `  ${def.summary}`, '', '  --dry-run   print what would run and be applied, change nothing', '  --verbose   print every command and its exit status'];
+  const tail = def.passthrough ? ` [-- arguments for ${def.passthrough}]` : '';
+  const lines = [`usage: mise run k8s:dev:${def.name} [flags]${tail}`, `  ${def.summary}`, '', '  --dry-run   print what would run and be applied, change nothing', '  --verbose   print every command and its exit status', '  -h, --help  print this help'];
   for (const [name, f] of Object.entries(def.flags ?? {})) lines.push(`  --${name}${f.value ? ' VALUE' : ''}   ${f.help}`);
+  if (def.passthrough) lines.push('', `  Any other argument, and everything after \`--\`, goes to ${def.passthrough}.`);
   return lines.join('\n');
 }
 
-/** Build a context without running anything: tests call tasks through this. */
+/** Build a context and point zx at it (environment, --dry-run, --verbose): tests call tasks through this. */
 export function createContext(def: TaskDefinition, opts: ContextOptions = {}): TaskContext {
   const flags = parseFlags(def, opts.argv ?? []);
-  const env = opts.env ?? process.env;
+  const env = { ...(opts.env ?? process.env) };
   const settings = opts.settings ?? loadSettings({ env });
   const log = opts.log ?? createLogger({ verbose: flags.verbose, env });
-  const childEnv = { ...env };
-  const run = createRunner({ log, dryRun: flags.dryRun, executor: opts.executor, env: childEnv });
-  return { settings, log, run, flags, env: childEnv };
+  $.env = env;
+  history.length = 0;
+  configure({ dryRun: flags.dryRun, verbose: flags.verbose, log });
+  return { settings, log, flags, dryRun: flags.dryRun, env };
 }
+
+/** The message for an error: a failed command names itself and the tail of what it said. */
+export function describe(err: unknown, verbose: boolean): string {
+  if (err instanceof ProcessOutput) {
+    const said = (err.stderr || err.stdout).trim().split('\n').slice(-5).join('\n');
+    return `command failed: ${lastFailure() ?? `exit ${err.exitCode}`}${said ? `\n${said}` : ''}`;
+  }
+  return err instanceof Error ? (verbose ? (err.stack ?? err.message) : err.message) : String(err);
+}
+
+/** Why this Node cannot run the kit (package.json's engines.node, ">=major.minor"), or undefined. */
+export function nodeProblem(version = process.versions.node, engines = KIT_ENGINES): string | undefined {
+  const want = /^>=\s*(\d+)\.(\d+)/.exec(engines);
+  if (!want) return undefined;
+  const [major, minor] = version.split('.').map(Number) as [number, number];
+  const [wantMajor, wantMinor] = [Number(want[1]), Number(want[2])];
+  if (major > wantMajor || (major === wantMajor && minor >= wantMinor)) return undefined;
+  return `the kit needs Node ${engines.replace(/\s/g, ' ')} (package.json engines.node); this is Node ${version} (${process.execPath}). Run \`mise install\` (mise.toml pins node) and run the task through mise, or put a newer node first on PATH`;
+}
+const KIT_ENGINES = (JSON.parse(readFileSync(join(KIT_ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
 
 /** Run a task as a process: the entry point of every scripts/k8s-dev/<task>.ts. */
 export async function runTask(def: TaskDefinition, argv = process.argv.slice(2)): Promise<never> {
   let code = 1;
   let log: Logger = createLogger();
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    // Ctrl+C: every running command gets it and time to clean up (skaffold deletes its release); then 130.
+    process.once(sig, () => void stopChildren().then(() => process.exit(130)));
+  }
   try {
     const flags = parseFlags(def, argv);
     if (flags.help) {
       console.log(usage(def));
       process.exit(0);
     }
+    // Before anything loads @kubernetes/client-node, whose undici crashes on older Node.
+    const old = nodeProblem();
+    if (old) throw new UserError(old, 2);
     const ctx = createContext(def, { argv });
     log = ctx.log;
     code = (await def.main(ctx)) ?? 0;
   } catch (err) {
+    if (interrupted()) {
+      await stopChildren();
+      process.exit(130);
+    }
     if (err instanceof SettingsError || err instanceof UserError) {
       log.error(err.message);
       code = err.exitCode;
     } else {
-      log.error(err instanceof Error ? (log.verbose ? (err.stack ?? err.message) : err.message) : String(err));
+      log.error(describe(err, log.verbose));
       code = 1;
     }
+  }
+  if (interrupted()) {
+    await stopChildren();
+    code = 130;
   }
   process.exit(code);
 }

@@ -1,6 +1,6 @@
 // External binaries: each checked once per process, with its version and an
 // install hint. `mise install` provides the contributor tools in mise.toml.
-import type { TaskContext } from './task.ts';
+import { $ } from './sh.ts';
 import { UserError } from './task.ts';
 
 export interface ToolSpec {
@@ -16,7 +16,8 @@ export const TOOLS: Record<string, ToolSpec> = {
   k3d: { versionArgs: ['version'], min: '5.6', hint: MISE },
   kubectl: { versionArgs: ['version', '--client', '-o', 'json'], min: '1.29', hint: MISE },
   helm: { versionArgs: ['version', '--short'], min: '3.14', hint: MISE },
-  skaffold: { versionArgs: ['version'], min: '2.10', hint: MISE },
+  // 2.19: older releases call `helm version --client`, which Helm 4 removed.
+  skaffold: { versionArgs: ['version'], min: '2.19', hint: MISE },
   docker: { versionArgs: ['--version'], hint: 'install Docker (https://docs.docker.com/get-docker/) or set CONTAINER_ENGINE=podman' },
   podman: { versionArgs: ['--version'], hint: 'install Podman (https://podman.io/docs/installation)' },
   kwokctl: { versionArgs: ['--version'], hint: 'build it with `bash .ci/tools/build.sh kwok` or install kwok (https://kwok.sigs.k8s.io)' },
@@ -48,15 +49,15 @@ export function atLeast(version: string, min: string): boolean {
   return true;
 }
 
-export function checkTool(ctx: TaskContext, name: string): Promise<ToolStatus> {
+export function checkTool(name: string): Promise<ToolStatus> {
   const spec = TOOLS[name] ?? { versionArgs: ['--version'], hint: `install ${name}` };
   let pending = cache.get(name);
   if (!pending) {
     pending = (async () => {
-      const r = await ctx.run.run({ argv: [name, ...spec.versionArgs], check: false, timeoutMs: 15_000 });
-      if (r.code === 127) return { name, ok: false, message: `${name} not found on PATH: ${spec.hint}` };
+      const r = await $({ nothrow: true, timeout: '15s' })`${name} ${spec.versionArgs}`;
+      if (r.exitCode === 127) return { name, ok: false, message: `${name} not found on PATH: ${spec.hint}` };
       const version = parseToolVersion(r.stdout + '\n' + r.stderr);
-      if (r.code !== 0 && version === undefined) return { name, ok: false, message: `${name} is installed but \`${name} ${spec.versionArgs.join(' ')}\` failed: ${spec.hint}` };
+      if (r.exitCode !== 0 && version === undefined) return { name, ok: false, message: `${name} is installed but \`${name} ${spec.versionArgs.join(' ')}\` failed: ${spec.hint}` };
       if (version && spec.min && !atLeast(version, spec.min)) {
         return { name, ok: false, version, message: `${name} ${version} is older than ${spec.min}: ${spec.hint}` };
       }
@@ -68,8 +69,8 @@ export function checkTool(ctx: TaskContext, name: string): Promise<ToolStatus> {
 }
 
 /** All of `names` present and new enough, or one UserError listing every problem. */
-export async function requireTools(ctx: TaskContext, ...names: string[]): Promise<void> {
-  const results = await Promise.all(names.map((n) => checkTool(ctx, n)));
+export async function requireTools(...names: string[]): Promise<void> {
+  const results = await Promise.all(names.map((n) => checkTool(n)));
   const bad = results.filter((r) => !r.ok);
   if (bad.length > 0) throw new UserError(bad.map((b) => b.message).join('\n'));
 }

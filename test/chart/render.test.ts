@@ -59,14 +59,11 @@ describe('chart: every variant at every Kubernetes version', { skip }, () => {
         const gw = gatewayWorkload(objs);
         const pod: PodSpec = gw.spec.template.spec;
         assert.deepEqual(restrictedViolations(pod), [], 'gateway pod meets the restricted Pod Security Standard');
-        const migrate = objs.find((o) => o.kind === 'Job');
-        if (migrate) {
-          const jobPod = (migrate.spec as { template: { spec: PodSpec } }).template.spec;
-          assert.deepEqual(restrictedViolations(jobPod), [], 'migration Job meets restricted');
-        }
+        const hook = find(objs, 'Job', 'openshell-certgen');
+        const jobPod = (hook.spec as { template: { spec: PodSpec } }).template.spec;
+        assert.deepEqual(restrictedViolations(jobPod), [], 'certificate hook Job meets restricted');
         // The sideload method follows the version unless a variant pins it.
         const expected = variant === 'restricted' ? 'init-container' : kube >= '1.35' ? 'image-volume' : 'init-container';
-        assert.equal(gatewayEnv(objs, 'OPENSHELL_SUPERVISOR_SIDELOAD_METHOD'), expected);
         assert.match(gatewayToml(objs), new RegExp(`supervisor_sideload_method = "${expected}"`));
         // preStop sleep only where the API has it (1.30+).
         const lifecycle = pod.containers[0]?.lifecycle as { preStop?: { sleep?: { seconds: number } } } | undefined;
@@ -114,7 +111,67 @@ describe('chart: defaults (operator install)', { skip }, () => {
       'app.kubernetes.io/instance': 'openshell',
       'app.kubernetes.io/component': 'gateway',
     });
-    assert.equal(objs.filter((o) => o.kind === 'Job').length, 0, 'no migration hook for SQLite');
+    assert.deepEqual(
+      objs.filter((o) => o.metadata.annotations?.['helm.sh/hook']).map((o) => o.kind),
+      ['ServiceAccount', 'Role', 'RoleBinding', 'Job'],
+      'the only hook makes key material; migrations run in the gateway at start',
+    );
+  });
+
+  test('TLS on by default: generate-certs hook, server Secret mounted, https endpoint, client CA', async () => {
+    const objs = await render([]);
+    const toml = gatewayToml(objs);
+    assert.match(toml, /^disable_tls = false$/m);
+    assert.match(toml, /^cert_path = "\/etc\/openshell-tls\/server\/tls\.crt"$/m);
+    assert.match(toml, /^client_ca_path = "\/etc\/openshell-tls\/server\/ca\.crt"$/m);
+    assert.match(toml, /^grpc_endpoint = "https:\/\/openshell-gateway\.openshell\.svc:8080"$/m);
+    assert.match(toml, /^client_tls_secret_name = "openshell-tls-client"$/m);
+    const job = find(objs, 'Job', 'openshell-certgen') as K8sObject & { spec: { template: { spec: PodSpec } } };
+    const args = job.spec.template.spec.containers[0]?.args as string[];
+    assert.deepEqual(args.slice(0, 4), ['generate-certs', '--server-secret-name=openshell-tls-server', '--client-secret-name=openshell-tls-client', '--jwt-secret-name=openshell-sandbox-jwt']);
+    assert.ok(args.includes('--server-san=openshell-gateway.openshell.svc'));
+    assert.equal(job.metadata.annotations?.['helm.sh/hook'], 'pre-install,pre-upgrade');
+    const role = find(objs, 'Role', 'openshell-certgen');
+    assert.deepEqual(rulesOf(role), [{ apiGroups: [''], resources: ['secrets'], verbs: ['get', 'create'] }]);
+    const vols = gatewayWorkload(objs).spec.template.spec.volumes ?? [];
+    assert.deepEqual(vols.find((v) => v.name === 'server-tls')?.secret, { secretName: 'openshell-tls-server', defaultMode: 0o400 });
+    assert.deepEqual(vols.find((v) => v.name === 'sandbox-jwt')?.secret, { secretName: 'openshell-sandbox-jwt', defaultMode: 0o400 });
+  });
+
+  test('sandbox JWT keys and a per-release gateway_id, in the gateway and the driver', async () => {
+    const toml = gatewayToml(await render([]));
+    assert.match(toml, /^\[openshell\.gateway\.gateway_jwt\]$/m);
+    assert.match(toml, /^signing_key_path = "\/etc\/openshell-jwt\/signing\.pem"$/m);
+    assert.equal([...toml.matchAll(/^gateway_id = "openshell-openshell"$/gm)].length, 2);
+    const other = find(await render(['--set', 'fullnameOverride=team-a']), 'ConfigMap', 'team-a-gateway-config') as K8sObject & { data: Record<string, string> };
+    assert.match(other.data['gateway.toml'] ?? '', /^gateway_id = "openshell-team-a"$/m);
+  });
+
+  test('credential key: a kept Secret, named by key_encryption_key_env; existingSecret replaces it', async () => {
+    const objs = await render([]);
+    const kek = find(objs, 'Secret', 'openshell-credential-kek') as K8sObject & { data: Record<string, string> };
+    assert.equal(kek.metadata.annotations?.['helm.sh/resource-policy'], 'keep');
+    // Secret data is base64 of the variable's value, itself base64 of 32 random bytes.
+    const value = Buffer.from(kek.data['key-encryption-key'] ?? '', 'base64').toString('utf8');
+    assert.equal(Buffer.from(value, 'base64').length, 32);
+    assert.match(gatewayToml(objs), /^key_encryption_key_env = "OPENSHELL_CREDENTIAL_KEY_ENCRYPTION_KEY"$/m);
+    const env = gatewayWorkload(objs).spec.template.spec.containers[0]?.env?.find((e) => e.name === 'OPENSHELL_CREDENTIAL_KEY_ENCRYPTION_KEY');
+    assert.deepEqual(env?.valueFrom, { secretKeyRef: { name: 'openshell-credential-kek', key: 'key-encryption-key' } });
+    const own = await render(['--set', 'credentialStorage.existingSecret=mine']);
+    assert.equal(own.filter((o) => o.kind === 'Secret').length, 0);
+  });
+
+  test('cert-manager: a chart CA issues server and client certificates; the hook makes only the JWT keys', async () => {
+    const objs = await render(['--set', 'tls.source=certManager']);
+    const certs = objs.filter((o) => o.kind === 'Certificate').map((o) => o.metadata.name).sort();
+    assert.deepEqual(certs, ['openshell-ca', 'openshell-tls-client', 'openshell-tls-server']);
+    const args = (find(objs, 'Job', 'openshell-certgen').spec as { template: { spec: PodSpec } }).template.spec.containers[0]?.args;
+    assert.deepEqual(args, ['generate-certs', '--jwt-only', '--jwt-secret-name=openshell-sandbox-jwt']);
+  });
+
+  test('telemetry is opt-in', async () => {
+    assert.equal(gatewayEnv(await render([]), 'OPENSHELL_TELEMETRY_ENABLED'), 'false');
+    assert.equal(gatewayEnv(await render(['--set', 'telemetry.enabled=true']), 'OPENSHELL_TELEMETRY_ENABLED'), 'true');
   });
 
   test('probes on the health port, graceful termination, resources, checksum', async () => {
@@ -134,23 +191,23 @@ describe('chart: defaults (operator install)', { skip }, () => {
     assert.equal(gw.spec.template.spec.securityContext?.runAsUser, 65532);
   });
 
-  test('RBAC: namespaced Role for sandboxes, status, events and pod reads; ClusterRole only nodes + TokenReviews', async () => {
+  test('RBAC: exactly the Kubernetes driver\'s calls', async () => {
     const objs = await render([]);
     const role = find(objs, 'Role', 'openshell-gateway');
     const rules = rulesOf(role);
     const verbsFor = (group: string, resource: string) =>
       rules.filter((r) => r.apiGroups.includes(group) && r.resources.includes(resource)).flatMap((r) => r.verbs).sort();
-    assert.deepEqual(verbsFor('agents.x-k8s.io', 'sandboxes'), ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch']);
-    assert.deepEqual(verbsFor('agents.x-k8s.io', 'sandboxes/status'), ['get']);
-    assert.deepEqual(verbsFor('', 'pods'), ['get', 'list', 'watch']);
-    assert.deepEqual(verbsFor('', 'events'), ['create', 'get', 'list', 'patch', 'watch']);
+    assert.deepEqual(verbsFor('agents.x-k8s.io', 'sandboxes'), ['create', 'delete', 'get', 'list', 'patch', 'watch']);
+    assert.deepEqual(verbsFor('', 'pods'), ['get']);
+    assert.deepEqual(verbsFor('', 'events'), ['list', 'watch']);
     const allResources = rules.flatMap((r) => r.resources).sort();
-    assert.deepEqual(allResources, ['events', 'pods', 'sandboxes', 'sandboxes/status']);
+    assert.deepEqual(allResources, ['events', 'pods', 'sandboxes']);
     for (const r of rules) assert.ok(!r.verbs.includes('*') && !r.resources.includes('*'), 'no wildcards');
     const cr = find(objs, 'ClusterRole');
     assert.deepEqual(rulesOf(cr), [
-      { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+      { apiGroups: [''], resources: ['nodes'], verbs: ['list'] },
+      { apiGroups: [''], resources: ['namespaces'], resourceNames: ['openshell'], verbs: ['get'] },
     ]);
     const rb = find(objs, 'RoleBinding', 'openshell-gateway') as K8sObject & { subjects: { name: string }[] };
     assert.equal(rb.subjects[0]?.name, 'openshell-gateway');
@@ -163,22 +220,26 @@ describe('chart: defaults (operator install)', { skip }, () => {
     const pdb = find(objs, 'PodDisruptionBudget', 'openshell-gateway') as K8sObject & { spec: Record<string, unknown> };
     assert.equal(pdb.spec.maxUnavailable, 1);
     find(objs, 'NetworkPolicy', 'openshell-gateway');
-    find(objs, 'NetworkPolicy', 'openshell-sandboxes');
+    const np = find(objs, 'NetworkPolicy', 'openshell-sandboxes') as K8sObject & { spec: { podSelector: unknown } };
+    // The label the agent-sandbox controller puts on every sandbox pod (the driver's own labels stay on the Sandbox resource).
+    assert.deepEqual(np.spec.podSelector, { matchExpressions: [{ key: 'agents.x-k8s.io/sandbox-name-hash', operator: 'Exists' }] });
     for (const k of ['GRPCRoute', 'Gateway', 'ServiceMonitor', 'Certificate']) {
       assert.equal(objs.filter((o) => o.kind === k).length, 0, k);
     }
   });
 
-  test('gateway.toml carries the kubernetes driver table and the sandbox defaults', async () => {
-    const toml = gatewayToml(await render([]));
+  test('gateway.toml carries the kubernetes driver table; images are an upstream release', async () => {
+    const objs = await render([]);
+    const toml = gatewayToml(objs);
     assert.match(toml, /^\[openshell\.drivers\.kubernetes\]$/m);
     assert.match(toml, /^namespace = "openshell"$/m);
     assert.match(toml, /^service_account_name = "openshell-sandbox"$/m);
-    assert.match(toml, /^supervisor_image = "ghcr\.io\/nvidia\/openshell\/supervisor:0\.1\.0"$/m);
-    assert.match(toml, /^capabilities_drop = \["ALL"\]$/m);
-    assert.match(toml, /^capabilities_add = \["SETUID", "SETGID"\]$/m);
-    assert.doesNotMatch(toml, /NET_ADMIN|SYS_ADMIN/);
+    assert.match(toml, /^supervisor_image = "ghcr\.io\/nvidia\/openshell\/supervisor:0\.0\.37"$/m);
+    assert.equal(gatewayWorkload(objs).spec.template.spec.containers[0]?.image, 'ghcr.io/nvidia/openshell/gateway:0.0.37');
     assert.match(toml, /^allow_unauthenticated_users = false$/m);
+    for (const gone of ['log_format', 'pod_labels', 'supervisor_mount_path', '[openshell.gateway.database]', 'security_context', 'provider', 'client_id', 'ca_bundle_path', '\nname =']) {
+      assert.ok(!toml.includes(gone), `${gone.trim()} is not a key the gateway reads`);
+    }
   });
 });
 
@@ -198,15 +259,19 @@ describe('chart: values.dev.yaml (k3d / kwok install)', { skip }, () => {
     assert.match(toml, /^allow_unauthenticated_users = true$/m);
     assert.match(toml, /^supervisor_image = "openshell-registry:5000\/openshell-supervisor:dev"$/m);
     assert.match(toml, /^supervisor_image_pull_policy = "Always"$/m);
-    assert.equal(gatewayEnv(objs, 'OPENSHELL_SANDBOX_IMAGE'), 'openshell-registry:5000/openshell-supervisor:dev');
+    assert.match(toml, /^disable_tls = true$/m);
+    assert.match(toml, /^grpc_endpoint = "http:\/\//m);
+    assert.doesNotMatch(toml, /\[openshell\.gateway\.tls\]|client_tls_secret_name/);
+    assert.equal(gatewayEnv(objs, 'OPENSHELL_TELEMETRY_ENABLED'), 'false');
     const builtIn = new Set(['v1', 'apps/v1', 'policy/v1', 'networking.k8s.io/v1', 'rbac.authorization.k8s.io/v1', 'batch/v1']);
     for (const o of objs) assert.ok(builtIn.has(o.apiVersion), `${o.kind} needs a CRD`);
-    assert.equal(objs.filter((o) => o.metadata.annotations?.['helm.sh/hook']).length, 0, 'no hooks to wait for');
+    const args = (find(objs, 'Job', 'openshell-certgen').spec as { template: { spec: PodSpec } }).template.spec.containers[0]?.args;
+    assert.deepEqual(args, ['generate-certs', '--jwt-only', '--jwt-secret-name=openshell-sandbox-jwt'], 'plaintext still gets sandbox JWT keys');
   });
 });
 
 describe('chart: high availability', { skip }, () => {
-  test('Deployment with replicas, PostgreSQL Secret, rolling update, spread, PDB, migration hook', async () => {
+  test('Deployment with replicas, PostgreSQL Secret, rolling update, spread, PDB, no migration hook', async () => {
     const objs = await render(VARIANTS.ha ?? []);
     const gw = gatewayWorkload(objs);
     assert.equal(gw.kind, 'Deployment');
@@ -219,10 +284,8 @@ describe('chart: high availability', { skip }, () => {
     assert.deepEqual(env?.valueFrom, { secretKeyRef: { name: 'openshell-postgres', key: 'uri' } });
     const pdb = find(objs, 'PodDisruptionBudget') as K8sObject & { spec: Record<string, unknown> };
     assert.equal(pdb.spec.minAvailable, 2);
-    const job = find(objs, 'Job', 'openshell-gateway-migrate');
-    assert.equal(job.metadata.annotations?.['helm.sh/hook'], 'pre-install,pre-upgrade');
+    assert.deepEqual(objs.filter((o) => o.kind === 'Job').map((o) => o.metadata.name), ['openshell-certgen']);
     assert.equal(objs.filter((o) => o.kind === 'Service' && o.metadata.name.endsWith('-headless')).length, 0);
-    assert.match(gatewayToml(objs), /^backend = "postgres"$/m);
   });
 });
 
@@ -243,20 +306,20 @@ describe('chart: ingress, OIDC, observability, restricted', { skip }, () => {
   });
 
   test('ingress is rendered only when the Gateway API is served or forced', async () => {
-    const base = ['--set', 'ingress.gatewayAPI.enabled=true', '--set', 'ingress.gatewayAPI.parentRefs[0].name=shared'];
+    const base = ['--set', 'disableTls=true', '--set', 'ingress.gatewayAPI.enabled=true', '--set', 'ingress.gatewayAPI.parentRefs[0].name=shared'];
     const off = await render(base);
     assert.equal(off.filter((o) => o.kind === 'GRPCRoute').length, 0);
-    const served = await render(base, '1.35.0', ['agents.x-k8s.io/v1alpha1', 'gateway.networking.k8s.io/v1/GRPCRoute']);
+    const served = await render(base, '1.35.0', ['agents.x-k8s.io/v1beta1', 'gateway.networking.k8s.io/v1/GRPCRoute']);
     assert.equal(served.filter((o) => o.kind === 'GRPCRoute').length, 1);
     const forced = await render([...base, '--set', 'ingress.gatewayAPI.force=true']);
     assert.equal(forced.filter((o) => o.kind === 'GRPCRoute').length, 1);
   });
 
-  test('OIDC (Keycloak) settings reach gateway.toml, CA mounted, unauthenticated off', async () => {
+  test('OIDC (Keycloak) settings reach gateway.toml, its CA through SSL_CERT_FILE, unauthenticated off', async () => {
     const objs = await render(VARIANTS.oidc ?? []);
     const toml = gatewayToml(objs);
     assert.match(toml, /^\[openshell\.gateway\.oidc\]$/m);
-    assert.match(toml, /^provider = "keycloak"$/m);
+    assert.equal(gatewayEnv(objs, 'SSL_CERT_FILE'), '/etc/openshell-oidc-ca/ca.crt');
     assert.match(toml, /^issuer = "https:\/\/keycloak\.example\.com\/realms\/openshell"$/m);
     assert.match(toml, /^roles_claim = "realm_access\.roles"$/m);
     assert.match(toml, /^allow_unauthenticated_users = false$/m);
@@ -264,7 +327,7 @@ describe('chart: ingress, OIDC, observability, restricted', { skip }, () => {
     assert.ok(vols.some((v) => (v.configMap as { name?: string } | undefined)?.name === 'corporate-ca'));
   });
 
-  test('observability: ServiceMonitor on the metrics port, Grafana dashboard, log format', async () => {
+  test('observability: ServiceMonitor on the metrics port, Grafana dashboard on the gateway\'s metric names', async () => {
     const objs = await render(VARIANTS.observability ?? []);
     const sm = find(objs, 'ServiceMonitor') as K8sObject & { spec: { endpoints: { port: string }[] } };
     assert.equal(sm.spec.endpoints[0]?.port, 'metrics');
@@ -274,26 +337,29 @@ describe('chart: ingress, OIDC, observability, restricted', { skip }, () => {
     assert.equal(dash.metadata.labels?.grafana_dashboard, '1');
     const parsed = JSON.parse(dash.data['openshell-gateway.json'] ?? '') as { panels: unknown[] };
     assert.ok(parsed.panels.length > 0);
-    assert.equal(gatewayEnv(objs, 'OPENSHELL_LOG_FORMAT'), 'json');
+    // Names the gateway emits (test/contract checks them on a live /metrics).
+    const names = new Set([...(dash.data['openshell-gateway.json'] ?? '').matchAll(/\b([a-z_]+_[a-z_]+)\{/g)].map((m) => m[1]));
+    for (const n of names) assert.match(n as string, /^openshell_server_/, `${n as string} is an OpenShell gateway metric`);
     const withoutApi = await render(['--set', 'metrics.serviceMonitor.enabled=true']);
     assert.equal(withoutApi.filter((o) => o.kind === 'ServiceMonitor').length, 0, 'not rendered when the API is absent');
     const served = await render(['--set', 'metrics.serviceMonitor.enabled=true'], '1.35.0', [
-      'agents.x-k8s.io/v1alpha1',
+      'agents.x-k8s.io/v1beta1',
       'monitoring.coreos.com/v1/ServiceMonitor',
     ]);
     assert.equal(served.filter((o) => o.kind === 'ServiceMonitor').length, 1);
   });
 
-  test('restricted: sandbox namespace with its RBAC, runtime class, no sandbox internet, no ClusterRole', async () => {
+  test('restricted: sandbox namespace with its RBAC, runtime class, operator PKI, no sandbox internet, no ClusterRole', async () => {
     const objs = await render(VARIANTS.restricted ?? []);
     const ns = find(objs, 'Namespace', 'openshell-sandboxes');
-    assert.equal(ns.metadata.labels?.['pod-security.kubernetes.io/enforce'], 'baseline');
-    assert.equal(find(objs, 'Role').metadata.namespace, 'openshell-sandboxes');
+    assert.equal(ns.metadata.labels?.['pod-security.kubernetes.io/enforce'], 'privileged');
+    assert.equal(find(objs, 'Role', 'openshell-gateway').metadata.namespace, 'openshell-sandboxes');
     assert.equal(find(objs, 'ServiceAccount', 'openshell-sandbox').metadata.namespace, 'openshell-sandboxes');
     assert.equal(objs.filter((o) => o.kind === 'ClusterRole').length, 0);
     const toml = gatewayToml(objs);
     assert.match(toml, /^default_runtime_class_name = "gvisor"$/m);
-    assert.match(toml, /^capabilities_add = \[\]$/m);
+    assert.match(toml, /^client_tls_secret_name = "openshell-sandbox-client-tls"$/m);
+    assert.deepEqual((find(objs, 'Job').spec as { template: { spec: PodSpec } }).template.spec.containers[0]?.args, ['generate-certs', '--jwt-only', '--jwt-secret-name=openshell-sandbox-jwt']);
     assert.match(toml, /@sha256:1{64}"$/m);
     const np = find(objs, 'NetworkPolicy', 'openshell-sandboxes') as K8sObject & { spec: { egress: { to?: { ipBlock?: unknown }[] }[] } };
     assert.ok(!np.spec.egress.some((e) => e.to?.some((t) => t.ipBlock)), 'no internet egress');

@@ -1,6 +1,6 @@
 // One rule, two implementations: the chart's auto selection
-// (`openshell.supervisor.sideloadMethod`, rendered into the gateway's
-// OPENSHELL_SUPERVISOR_SIDELOAD_METHOD env) and scripts/lib/sideload.ts
+// (`openshell.supervisor.sideloadMethod`, rendered into gateway.toml as the
+// driver's `supervisor_sideload_method`) and scripts/lib/sideload.ts
 // (methodForVersion / chooseMethod) must agree for every minor 1.29–1.36,
 // with the value empty (auto) and set explicitly. Rendered with real
 // `helm template --kube-version 1.N.0`.
@@ -22,31 +22,24 @@ function missingChart(): false | string {
 }
 const skip = missingTools('helm') || missingChart();
 
-interface Container {
-  name?: string;
-  env?: Array<{ name: string; value?: string }>;
-}
 interface Doc {
   kind?: string;
-  metadata?: { name?: string };
-  spec?: { template?: { spec?: { containers?: Container[] } } };
+  data?: Record<string, string>;
 }
 
-/** Render the chart for Kubernetes 1.<minor>.0 and return the gateway's OPENSHELL_SUPERVISOR_SIDELOAD_METHOD. */
+/** Render the chart for Kubernetes 1.<minor>.0 and return gateway.toml's supervisor_sideload_method. */
 function renderedMethod(minor: number, explicit?: SideloadMethod): string {
-  const args = ['template', 'openshell', chart, '--namespace', 'openshell', '--kube-version', `1.${minor}.0`, '--api-versions', 'agents.x-k8s.io/v1alpha1'];
+  const args = ['template', 'openshell', chart, '--namespace', 'openshell', '--kube-version', `1.${minor}.0`, '--api-versions', 'agents.x-k8s.io/v1beta1'];
   if (explicit) args.push('--set', `supervisor.sideloadMethod=${explicit}`);
   const r = spawnSync('helm', args, { encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, `helm ${args.join(' ')} failed:\n${r.stderr}`);
   const values: string[] = [];
   for (const doc of parseAllDocuments(r.stdout)) {
     const d = doc.toJS() as Doc | null;
-    if (!d || (d.kind !== 'StatefulSet' && d.kind !== 'Deployment')) continue;
-    for (const c of d.spec?.template?.spec?.containers ?? []) {
-      for (const e of c.env ?? []) if (e.name === 'OPENSHELL_SUPERVISOR_SIDELOAD_METHOD' && e.value !== undefined) values.push(e.value);
-    }
+    const toml = d?.kind === 'ConfigMap' ? d.data?.['gateway.toml'] : undefined;
+    for (const m of toml?.matchAll(/^supervisor_sideload_method = "(.*)"$/gm) ?? []) values.push(m[1] as string);
   }
-  assert.equal(values.length, 1, `expected exactly one OPENSHELL_SUPERVISOR_SIDELOAD_METHOD env in the gateway workload at 1.${minor}, found ${values.length}`);
+  assert.equal(values.length, 1, `expected exactly one supervisor_sideload_method in gateway.toml at 1.${minor}, found ${values.length}`);
   return values[0]!;
 }
 

@@ -4,13 +4,14 @@
 // real Docker engine (with stand-in binaries) when one answers.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { missingDocker, missingTools } from '../support/requires.ts';
+import { devImages } from '../../scripts/lib/bootstrap.ts';
 import { devValues, gatewayWorkload, render, repoRoot } from './support/helm.ts';
 
 const run = promisify(execFile);
@@ -36,13 +37,19 @@ interface SkaffoldConfig {
 }
 
 const config = parse(readFileSync(join(repoRoot, 'skaffold.yaml'), 'utf8')) as SkaffoldConfig;
-const GATEWAY = 'openshell-registry:5000/openshell-gateway';
-const SUPERVISOR = 'openshell-registry:5000/openshell-supervisor';
+// Bare names: skaffold prefixes the registry the cluster advertises (--default-repo).
+const GATEWAY = 'openshell-gateway';
+const SUPERVISOR = 'openshell-supervisor';
 /** Skaffold's template key for an image: / - . : become _. */
 const templateKey = (image: string) => image.replace(/[/\-.:]/g, '_');
 
 describe('skaffold.yaml', () => {
-  test('two docker artifacts pushed to the k3d registry', () => {
+  test('skaffold pushes to the repositories `sync` pushes to (the values.dev.yaml images, registry-relative)', () => {
+    const { gateway, supervisor } = devImages();
+    assert.deepEqual(config.build.artifacts.map((a) => a.image), [gateway.repo, supervisor.repo]);
+  });
+
+  test('two docker artifacts pushed to the registry', () => {
     assert.match(config.apiVersion, /^skaffold\/v4beta\d+$/);
     assert.equal(config.build.local.push, true);
     assert.deepEqual(
@@ -67,7 +74,7 @@ describe('skaffold.yaml', () => {
       'supervisor.image.repository': `{{.IMAGE_REPO_${templateKey(SUPERVISOR)}}}`,
       'supervisor.image.tag': `{{.IMAGE_TAG_${templateKey(SUPERVISOR)}}}`,
     });
-    assert.equal(templateKey(GATEWAY), 'openshell_registry_5000_openshell_gateway');
+    assert.equal(templateKey(GATEWAY), 'openshell_gateway');
   });
 
   test('manual sync puts the supervisor binary at /opt/openshell/bin/openshell-sandbox', () => {
@@ -78,12 +85,15 @@ describe('skaffold.yaml', () => {
     assert.equal(`${rule.dest}/${file}`, '/opt/openshell/bin/openshell-sandbox');
   });
 
-  test('profiles for the enterprise variants point at existing values files', () => {
+  test('profiles for the enterprise variants have their own values files, with the chart\'s preflights on', () => {
     assert.deepEqual(config.profiles.map((p) => p.name).sort(), ['ha', 'ingress', 'oidc']);
     for (const p of config.profiles) {
       for (const patch of p.patches) {
         assert.equal(patch.path, '/deploy/helm/releases/0/valuesFiles/-');
-        readFileSync(join(repoRoot, patch.value));
+        assert.equal(patch.value, `skaffold/values-${p.name}.yaml`, 'not a chart test fixture (ci/)');
+        const values = parse(readFileSync(join(repoRoot, patch.value), 'utf8')) as Record<string, unknown>;
+        assert.equal(values.preflight, undefined, `${patch.value} keeps the agent-sandbox preflight on`);
+        assert.doesNotMatch(JSON.stringify(values), /"force":true/, `${patch.value} does not force Gateway API objects`);
       }
     }
   });
@@ -102,9 +112,24 @@ describe('skaffold.yaml', () => {
       const args = ['diagnose', '--yaml-only', '--filename', join(repoRoot, 'skaffold.yaml')];
       if (profile) args.push('--profile', profile);
       const { stdout } = await run('skaffold', args, { cwd: repoRoot, timeout: 60_000 });
-      assert.match(stdout, /openshell-registry:5000\/openshell-gateway/);
+      assert.match(stdout, /image: openshell-gateway/);
     }
   });
+});
+
+test('skaffold names its images as `sync` pushes them: <advertised registry>/openshell-gateway', { skip: missingTools('skaffold') }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'openshell-skaffold-'));
+  try {
+    for (const f of ['skaffold.yaml', 'deploy', 'skaffold']) cpSync(join(repoRoot, f), join(dir, f), { recursive: true });
+    mkdirSync(join(dir, '.build/bin'), { recursive: true });
+    for (const bin of ['openshell-gateway', 'openshell-sandbox']) writeFileSync(join(dir, '.build/bin', bin), 'stand-in\n');
+    const { stdout } = await run('skaffold', ['build', '--dry-run', '-q', '--default-repo', 'localhost:5000', '--filename', join(dir, 'skaffold.yaml')], { cwd: dir, timeout: 120_000, env: { ...process.env, SKAFFOLD_UPDATE_CHECK: 'false' } });
+    const builds = (JSON.parse(stdout) as { builds: { imageName: string; tag: string }[] }).builds;
+    const { gateway, supervisor } = devImages();
+    assert.deepEqual(builds.map((b) => b.tag.replace(/:[^:/]+$/, '')), [`localhost:5000/${gateway.repo}`, `localhost:5000/${supervisor.repo}`]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 describe('Dockerfiles', () => {
@@ -117,6 +142,7 @@ describe('Dockerfiles', () => {
       assert.match(f, /^ARG BIN_DIR=\.build\/bin$/m);
     }
     assert.match(gateway, /^ARG BASE_IMAGE=gcr\.io\/distroless\/cc-debian12/m);
+    assert.match(gateway, /COPY \$\{BIN_DIR\}\/openshell-gateway \/usr\/local\/bin\/openshell-gateway$/m);
     assert.match(gateway, /^USER 65532:65532$/m);
     assert.match(supervisor, /^FROM scratch$/m);
     assert.match(supervisor, /COPY \$\{BIN_DIR\}\/openshell-sandbox \/openshell-sandbox$/m);
@@ -131,7 +157,7 @@ describe('Dockerfiles', () => {
 
   test('both images build from prebuilt binaries (stand-ins) with a real Docker engine', { skip: missingDocker(), timeout: 120_000 }, async () => {
     mkdirSync(join(ctx, '.build/bin'), { recursive: true });
-    for (const bin of ['openshell-server', 'openshell-sandbox']) {
+    for (const bin of ['openshell-gateway', 'openshell-sandbox']) {
       writeFileSync(join(ctx, '.build/bin', bin), '#!/bin/sh\necho stand-in\n');
       chmodSync(join(ctx, '.build/bin', bin), 0o755);
     }
@@ -142,7 +168,7 @@ describe('Dockerfiles', () => {
       JSON.parse((await run('docker', ['image', 'inspect', tag, '--format', '{{json .Config}}'])).stdout) as { User: string; Entrypoint: string[] };
     const gw = await inspect(tags[0] as string);
     assert.equal(gw.User, '65532:65532');
-    assert.deepEqual(gw.Entrypoint, ['/usr/local/bin/openshell-server']);
+    assert.deepEqual(gw.Entrypoint, ['/usr/local/bin/openshell-gateway']);
     const sup = await inspect(tags[1] as string);
     assert.deepEqual(sup.Entrypoint, ['/openshell-sandbox']);
     const id = (await run('docker', ['create', tags[1] as string])).stdout.trim();
@@ -151,6 +177,31 @@ describe('Dockerfiles', () => {
       assert.ok(stdout.includes(Buffer.from('openshell-sandbox')), 'binary at the image root');
     } finally {
       await run('docker', ['rm', '-f', id]);
+    }
+  });
+
+  // The real binaries from .ci/tools/openshell.sh: the gateway as a plain `cargo build` links the
+  // system libz3, so its base is the test bed's Debian 12 with libz3-4 (.ci/testbed/debian-base.sh).
+  const realBin = process.env.OPENSHELL_TEST_OPENSHELL_BIN;
+  const realBase = process.env.OPENSHELL_TEST_GATEWAY_BASE_IMAGE;
+  const noReal = missingDocker() || (!realBin || !realBase ? 'needs the real OpenShell binaries and a Debian base (OPENSHELL_TEST_OPENSHELL_BIN, OPENSHELL_TEST_GATEWAY_BASE_IMAGE: bash .ci/run exports them)' : false);
+  test('the real openshell-gateway runs on its base image and the real supervisor is a static binary at /openshell-sandbox', { skip: noReal, timeout: 300_000 }, async () => {
+    const real = mkdtempSync(join(tmpdir(), 'openshell-docker-real-'));
+    const tag = `openshell-test-gateway-real:${process.pid}`;
+    const supTag = `openshell-test-supervisor-real:${process.pid}`;
+    try {
+      mkdirSync(join(real, '.build/bin'), { recursive: true });
+      for (const bin of ['openshell-gateway', 'openshell-sandbox']) cpSync(join(realBin!, bin), join(real, '.build/bin', bin));
+      await run('docker', ['build', '-q', '-t', tag, '--build-arg', `BASE_IMAGE=${realBase}`, '-f', join(repoRoot, 'deploy/docker/Dockerfile.gateway'), real], { timeout: 300_000 });
+      const { stdout } = await run('docker', ['run', '--rm', '--network', 'none', tag, '--version'], { timeout: 60_000 });
+      assert.match(stdout, /^openshell-gateway \d+\.\d+\.\d+/);
+      await run('docker', ['build', '-q', '-t', supTag, '-f', join(repoRoot, 'deploy/docker/Dockerfile.supervisor'), real], { timeout: 300_000 });
+      // FROM scratch: only a static binary can run there at all.
+      const sup = await run('docker', ['run', '--rm', '--network', 'none', supTag, '--version'], { timeout: 60_000 });
+      assert.match(sup.stdout, /openshell-sandbox \d+\.\d+\.\d+/);
+    } finally {
+      rmSync(real, { recursive: true, force: true });
+      await run('docker', ['rmi', '-f', tag, supTag]).catch(() => undefined);
     }
   });
 });

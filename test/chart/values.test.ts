@@ -60,6 +60,11 @@ describe('chart: rejected values', { skip }, () => {
     ['a bad log level', ['--set', 'logging.level=loud'], /'trace', 'debug', 'info', 'warn', 'error'/],
     ['a NodePort out of range', ['--set', 'service.type=NodePort', '--set', 'service.nodePort=8080'], /nodePort/],
     ['a PDB that blocks every drain', ['--set', 'podDisruptionBudget.minAvailable=1'], /would block every node drain/],
+    ['TLS with sandboxes in another namespace and generated Secrets', ['--set', 'sandbox.namespace=agents'], /sandbox pods mount the client certificate Secret from their own namespace/],
+    ['Gateway API ingress in front of a TLS gateway', ['--set', 'ingress.gatewayAPI.enabled=true', '--set', 'ingress.gatewayAPI.parentRefs[0].name=gw'], /needs disableTls=true/],
+    ['an unknown TLS source', ['--set', 'tls.source=vault'], /'generate', 'certManager', 'existing'/],
+    ['a bad AppArmor profile', ['--set', 'sandbox.appArmorProfile=strict'], /appArmorProfile/],
+    ['a removed value (logging.format)', ['--set', 'logging.format=json'], /format/],
   ];
   for (const [what, args, pattern] of cases) {
     test(`fails: ${what}`, async () => {
@@ -69,13 +74,14 @@ describe('chart: rejected values', { skip }, () => {
 });
 
 describe('chart: preflight for the agent-sandbox API', { skip }, () => {
-  test('fails when agents.x-k8s.io/v1alpha1 is not served, saying how to fix it', async () => {
+  test('fails when neither v1beta1 nor v1alpha1 is served, saying how to fix it', async () => {
     const err = await renderError([], '1.35.0', []);
-    assert.match(err, /agents\.x-k8s\.io\/v1alpha1 is not served/);
+    assert.match(err, /neither agents\.x-k8s\.io\/v1beta1 nor agents\.x-k8s\.io\/v1alpha1/);
     assert.match(err, /preflight\.agentSandbox\.enabled=false/);
   });
-  test('passes when the API is served, or when the check is off', async () => {
+  test('passes when v1beta1 or v1alpha1 is served (the driver takes either), or when the check is off', async () => {
     await render([], '1.35.0', [SANDBOX_API]);
+    await render([], '1.35.0', ['agents.x-k8s.io/v1alpha1']);
     await render(['--set', 'preflight.agentSandbox.enabled=false'], '1.35.0', []);
   });
 });

@@ -7,6 +7,12 @@
 // nothing, and nothing is left behind. On the newest version it also merges
 // into a user's own kubeconfig (OPENSHELL_DEV_MERGE_KUBECONFIG=true) and points
 // the `existing` provider at the same cluster.
+//
+// Stand-ins, named in the tests: kwok's nodes run nothing, so "Running" and
+// "rolled out" are kwok's simulated status; the agent-sandbox controller is the
+// fixture manifest's (test/fixtures/agent-sandbox), whose image does not exist;
+// the gateway and supervisor images are built from busybox, not OpenShell. The
+// images go to a private registry of this file's own (never localhost:5000).
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
@@ -14,6 +20,9 @@ import { after, before, describe, test } from 'node:test';
 import {
   describeRun,
   fixtureBinary,
+  missingPrivateRegistry,
+  type PrivateRegistry,
+  startPrivateRegistry,
   forceDown,
   kubectl,
   kubectlOk,
@@ -26,11 +35,10 @@ import {
   taskEnv,
   tempDir,
   uniqueName,
+  waitUntil,
 } from '../support/e2e.ts';
-import { missingDocker, missingEnv, missingRegistry, missingTools } from '../support/requires.ts';
+import { missingDocker, missingEnv, missingTools } from '../support/requires.ts';
 
-const REGISTRY = process.env.OPENSHELL_TEST_REGISTRY || 'localhost:5000';
-const REGISTRY_PORT = REGISTRY.split(':')[1] ?? '5000';
 const NS = 'openshell';
 const RELEASE = 'openshell';
 const GATEWAY_SELECTOR = `app.kubernetes.io/instance=${RELEASE},app.kubernetes.io/component=gateway`;
@@ -61,8 +69,10 @@ contexts:
 current-context: prod
 `;
 
-// status counts the registry as part of a healthy loop: without one the flow cannot end healthy.
-const toolsSkip = missingTools('kwokctl', 'kwok', 'etcd', 'kubectl', 'helm') || (await missingRegistry(REGISTRY));
+// status counts the registry and the dev images in it as part of a healthy loop,
+// and bootstrap checks for the images: the flow needs its own registry and an
+// engine to push them (no --skip-image-check fallback).
+const toolsSkip = missingTools('kwokctl', 'kwok', 'etcd', 'kubectl', 'helm') || missingPrivateRegistry() || missingDocker() || missingBusybox();
 
 interface Variant {
   label: string;
@@ -107,13 +117,13 @@ function ok(r: Awaited<ReturnType<typeof runTask>>): void {
 }
 
 for (const v of variants) {
-  describe(`flow on kwok, ${v.label}`, { skip: v.skip }, () => {
+  describe(`flow on kwok, ${v.label} (stand-in agent-sandbox: kwok runs no controller)`, { skip: v.skip }, () => {
     const cluster = uniqueName(v.viaSetting ? 'e2e-flow-old' : 'e2e-flow-new');
     let home = '';
     let env: NodeJS.ProcessEnv = {};
     let kc = '';
     let userKc = '';
-    let imageArgs: string[] = [];
+    let registry: PrivateRegistry | undefined;
     let expectedMethod = '';
     let gitVersion = '';
     const rv: Record<string, string> = {};
@@ -133,9 +143,11 @@ for (const v of variants) {
       kc = join(home, 'kubeconfig.yaml');
       userKc = join(home, '.kube', 'config');
       const path = !v.viaSetting && v.binDir ? `${v.binDir}${delimiter}${process.env.PATH}` : process.env.PATH;
+      registry = await startPrivateRegistry(join(home, 'registry'));
+      const registryPort = String(registry.port);
       env = kwokTaskEnv(home, cluster, {
         PATH: path,
-        OPENSHELL_DEV_REGISTRY_PORT: REGISTRY_PORT,
+        OPENSHELL_DEV_REGISTRY_PORT: registryPort,
         ...(v.viaSetting ? { OPENSHELL_DEV_KUBE_BIN_DIR: v.binDir } : {}),
         ...(v.merge ? { OPENSHELL_DEV_MERGE_KUBECONFIG: 'true' } : {}),
       });
@@ -143,21 +155,16 @@ for (const v of variants) {
         mkdirSync(join(home, '.kube'), { recursive: true });
         writeFileSync(userKc, USER_KUBECONFIG, { mode: 0o600 });
       }
-      // The dev images: pushed by sync when Docker and the registry are here, else bootstrap skips the check.
-      const why = missingDocker() || missingBusybox();
-      if (why) {
-        imageArgs = ['--skip-image-check'];
-        console.log(`# flow: bootstrap --skip-image-check (${why})`);
-      } else {
-        const bins = join(home, 'bin');
-        const r = await runTask('sync', ['--gateway-bin', fixtureBinary(bins, 'gw'), '--supervisor-bin', fixtureBinary(bins, 'sup')], taskEnv(home, { OPENSHELL_DEV_REGISTRY_PORT: REGISTRY_PORT, OPENSHELL_DEV_GATEWAY_BASE_IMAGE: 'scratch', CONTAINER_ENGINE: 'docker', DOCKER_HOST: process.env.DOCKER_HOST }), { timeoutMs: 300_000 });
-        assert.equal(r.code, 0, describeRun(r));
-      }
+      // The dev images (busybox stand-ins for the gateway and supervisor), pushed to this file's registry.
+      const bins = join(home, 'bin');
+      const r = await runTask('sync', ['--gateway-bin', fixtureBinary(bins, 'gw'), '--supervisor-bin', fixtureBinary(bins, 'sup')], taskEnv(home, { OPENSHELL_DEV_REGISTRY_PORT: registryPort, OPENSHELL_DEV_GATEWAY_BASE_IMAGE: 'scratch', CONTAINER_ENGINE: 'docker', DOCKER_HOST: process.env.DOCKER_HOST }), { timeoutMs: 300_000 });
+      assert.equal(r.code, 0, describeRun(r));
     });
 
     after(async () => {
       // Whatever happened above: no cluster, no process, no file.
       if (home) await forceDown(env);
+      await registry?.stop();
       rmTree(home);
     });
 
@@ -177,7 +184,7 @@ for (const v of variants) {
       else assert.ok(minor >= 35, `the newest Kubernetes should support image volumes, got ${gitVersion}`);
       rv.hosting = cmVersion('kube-public', 'local-registry-hosting');
       const hosting = kubectlOk(kc, ['get', 'configmap', '-n', 'kube-public', 'local-registry-hosting', '-o', 'jsonpath={.data.localRegistryHosting\\.v1}']);
-      assert.match(hosting, new RegExp(`host: localhost:${REGISTRY_PORT}`));
+      assert.match(hosting, new RegExp(`host: localhost:${registry!.port}`));
     });
 
     if (v.merge) {
@@ -210,8 +217,8 @@ for (const v of variants) {
       assert.equal(cmVersion('kube-public', 'local-registry-hosting'), rv.hosting, 'local-registry-hosting was updated');
     });
 
-    test('bootstrap: CRDs Established, controller rolled out, chart installed, gateway pods Running', T, async (t) => {
-      const r = await runTask('bootstrap', imageArgs, env, { timeoutMs: 180_000 });
+    test('bootstrap: CRDs Established, the fixture controller (stand-in, image does not exist) rolled out on kwok, chart installed, gateway pods Running on kwok (busybox stand-in images)', T, async (t) => {
+      const r = await runTask('bootstrap', [], env, { timeoutMs: 180_000 });
       ok(r);
       t.diagnostic(`bootstrap: ${(r.ms / 1000).toFixed(1)}s`);
       assert.match(r.out, new RegExp(`Kubernetes ${gitVersion.replaceAll('.', '\\.')}; supervisor sideload: ${expectedMethod}`));
@@ -233,10 +240,23 @@ for (const v of variants) {
     });
 
     test('a second bootstrap changes nothing: same release, gateway and record resourceVersions', T, async (t) => {
-      // Let kwok finish writing pod and workload status first.
-      await new Promise((r) => setTimeout(r, 1000));
+      // The controllers keep writing the workload's status after the rollout (available, current
+      // revision): wait until it is final, so a later change of resourceVersion is bootstrap's doing.
+      await waitUntil('the gateway workload status to be final', 60_000, () => {
+        const w = gatewayWorkload() as unknown as {
+          kind: string;
+          metadata: { generation: number };
+          spec: { replicas?: number };
+          status?: Record<string, number | string | undefined>;
+        };
+        const st = w.status ?? {};
+        const want = w.spec.replicas ?? 1;
+        const counts = ['readyReplicas', 'availableReplicas', 'updatedReplicas'].every((k) => st[k] === want);
+        const revision = w.kind !== 'StatefulSet' || (st.currentReplicas === want && st.currentRevision === st.updateRevision);
+        return st.observedGeneration === w.metadata.generation && counts && revision;
+      });
       rv.gateway = gatewayWorkload().metadata.resourceVersion;
-      const r = await runTask('bootstrap', imageArgs, env, { timeoutMs: 120_000 });
+      const r = await runTask('bootstrap', [], env, { timeoutMs: 120_000 });
       ok(r);
       t.diagnostic(`no-op bootstrap: ${(r.ms / 1000).toFixed(1)}s`);
       assert.match(r.out, /agent-sandbox v\S+ already applied/);
@@ -250,12 +270,12 @@ for (const v of variants) {
     test('status is healthy and reports the sideload method the gateway runs with', T, async () => {
       const r = await runTask('status', [], env, { timeoutMs: 60_000 });
       ok(r);
-      assert.match(r.out, new RegExp(`\\[pass\\] sideload\\s+${expectedMethod} in force \\(gateway environment; Kubernetes ${gitVersion.replaceAll('.', '\\.')}\\)`));
+      assert.match(r.out, new RegExp(`\\[pass\\] sideload\\s+${expectedMethod} in force \\(gateway config; Kubernetes ${gitVersion.replaceAll('.', '\\.')}\\)`));
       assert.match(r.out, /\[pass\] release\s+openshell revision 1 deployed/);
       assert.match(r.out, /\[pass\] gateway\s+\S+ \S+: 1\/1 ready/);
       assert.match(r.out, /healthy/);
-      const gatewayEnv = gatewayWorkload().spec.template.spec.containers.flatMap((c) => c.env ?? []);
-      assert.equal(gatewayEnv.find((e) => e.name === 'OPENSHELL_SUPERVISOR_SIDELOAD_METHOD')?.value, expectedMethod, 'the gateway environment in the API');
+      const toml = kubectlOk(kc, ['-n', NS, 'get', 'configmap', 'openshell-gateway-config', '-o', 'jsonpath={.data.gateway\\.toml}']);
+      assert.match(toml, new RegExp(`^\\s*supervisor_sideload_method = "${expectedMethod}"$`, 'm'), 'the gateway config in the API');
     });
 
     if (v.existing) {
@@ -271,7 +291,7 @@ for (const v of variants) {
             KUBECONFIG: kc,
             OPENSHELL_DEV_KUBECONFIG: join(exHome, 'existing.yaml'),
             OPENSHELL_DEV_AGENT_SANDBOX_MANIFEST: env.OPENSHELL_DEV_AGENT_SANDBOX_MANIFEST,
-            OPENSHELL_DEV_REGISTRY_PORT: REGISTRY_PORT,
+            OPENSHELL_DEV_REGISTRY_PORT: String(registry!.port),
             OPENSHELL_DEV_TIMEOUT: '120',
           });
         });
@@ -306,7 +326,7 @@ for (const v of variants) {
 
         test('bootstrap installs again through the existing provider; status is healthy', T, async () => {
           ok(await runTask('up', [], exEnv, { timeoutMs: 60_000 }));
-          const b = await runTask('bootstrap', imageArgs, exEnv, { timeoutMs: 180_000 });
+          const b = await runTask('bootstrap', [], exEnv, { timeoutMs: 180_000 });
           ok(b);
           assert.match(b.out, /installing release openshell/);
           const s = await runTask('status', [], exEnv, { timeoutMs: 60_000 });

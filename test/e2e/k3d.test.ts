@@ -296,7 +296,7 @@ spec:
 
     test('sync pushes both images to the cluster registry', T, async () => {
       const bins = join(home, 'bin');
-      const gw = realBinaries ? process.env.OPENSHELL_TEST_GATEWAY_BIN! : fixtureBinary(bins, 'openshell-server');
+      const gw = realBinaries ? process.env.OPENSHELL_TEST_GATEWAY_BIN! : fixtureBinary(bins, 'openshell-gateway');
       const sup = realBinaries ? process.env.OPENSHELL_TEST_SUPERVISOR_BIN! : fixtureBinary(bins, 'openshell-sandbox');
       const r = await runTask('sync', ['--gateway-bin', gw, '--supervisor-bin', sup], env, { timeoutMs: 540_000 });
       ok(r);

@@ -14,7 +14,7 @@ import { missingTools } from '../support/requires.ts';
 const NS = 'locked-down';
 const T = { timeout: 180_000 };
 
-describe('restricted Pod Security Standard on a real API server (kwok)', { skip: missingTools('kwokctl', 'kwok', 'etcd', 'kubectl', 'helm', 'kube-apiserver') }, () => {
+describe('restricted Pod Security Standard on a real API server (kwok; stand-in agent-sandbox, no controller runs; the real node proves pods run: realnode-kit)', { skip: missingTools('kwokctl', 'kwok', 'etcd', 'kubectl', 'helm', 'kube-apiserver') }, () => {
   const cluster = uniqueName('e2e-restricted');
   let home = '';
   let env: NodeJS.ProcessEnv = {};
@@ -54,7 +54,7 @@ describe('restricted Pod Security Standard on a real API server (kwok)', { skip:
     assert.doesNotMatch(r.stderr + r.stdout, /violate PodSecurity/i);
   });
 
-  test('the gateway pod was admitted and is Running', T, () => {
+  test('the gateway pod was admitted and is Running (kwok\'s simulated status: nothing runs)', T, () => {
     const pods = JSON.parse(
       kubectlOk(kc, ['get', 'pods', '-n', NS, '-l', 'app.kubernetes.io/instance=openshell,app.kubernetes.io/component=gateway', '-o', 'json']),
     ) as { items: Array<{ metadata: { name: string }; status: { phase: string }; spec: { securityContext?: { runAsNonRoot?: boolean; seccompProfile?: { type: string } } } }> };

@@ -23,8 +23,10 @@ import {
 import { memoryLogger } from '../../scripts/lib/log.ts';
 import { loadSettings } from '../../scripts/lib/settings.ts';
 import { dockerTransport, hotSwap, sha256File, SUPERVISOR_BINARY, supervisorDockerfile, type SwapTransport } from '../../scripts/lib/sideload.ts';
+import { $ } from '../../scripts/lib/sh.ts';
 import { createContext, type TaskContext } from '../../scripts/lib/task.ts';
 import { missingDocker, missingTools } from '../support/requires.ts';
+import { waitUntil } from '../support/e2e.ts';
 
 const skip = missingDocker() || missingTools('gcc') || (process.platform === 'linux' ? false : 'needs Linux (static stand-in binaries)');
 const def = { name: 'e2e-sideload-docker', summary: '', main: async () => {} };
@@ -53,12 +55,12 @@ describe('hot-swap with Docker standing in for a kubelet (docker cp / docker exe
   after(async () => {
     if (ctx) {
       await removeStandInPods(ctx, s, PODS);
-      await ctx.run.run({ argv: ['docker', 'rmi', '-f', s.agentImage, supervisorImage], check: false, timeoutMs: 60_000 });
+      await $({ nothrow: true, timeout: '60s' })`docker rmi -f ${s.agentImage} ${supervisorImage}`;
     }
     rmSync(work, { recursive: true, force: true });
   });
 
-  const exec = async (i: number, ...argv: string[]) => (await ctx.run.out(['docker', 'exec', standInName(s, i), ...argv], { timeoutMs: 30_000 })).trim();
+  const exec = async (i: number, ...argv: string[]) => (await $({ timeout: '30s' })`docker exec ${standInName(s, i)} ${argv}`).stdout.trim();
 
   test('the init container copied v1 in (copy-self) and it runs as PID 1', async () => {
     for (let i = 0; i < PODS; i++) assert.equal(await versionIn(ctx, 'docker', standInName(s, i)), 'openshell-sandbox v1');
@@ -84,7 +86,7 @@ describe('hot-swap with Docker standing in for a kubelet (docker cp / docker exe
 
   test('the running binary was never written in place: PID 1 still runs the old, now unlinked, inode', async () => {
     assert.equal(await exec(0, 'readlink', '/proc/1/exe'), `${SUPERVISOR_BINARY} (deleted)`);
-    const state = await ctx.run.out(['docker', 'inspect', '-f', '{{.State.Running}} {{.RestartCount}}', standInName(s, 0)]);
+    const state = (await $`docker inspect -f ${'{{.State.Running}} {{.RestartCount}}'} ${standInName(s, 0)}`).stdout.trim();
     assert.equal(state, 'true 0');
   });
 
@@ -110,11 +112,11 @@ describe('hot-swap with Docker standing in for a kubelet (docker cp / docker exe
     const [o] = await hotSwap(ctx, dockerTransport(), [{ name }], { localPath: v3, restart: true });
     assert.equal(o!.status, 'updated', o!.detail);
     let logs = '';
-    for (let i = 0; i < 50 && !logs.includes('openshell-sandbox v3'); i++) {
-      await new Promise((r) => setTimeout(r, 200));
-      logs = (await ctx.run.run({ argv: ['docker', 'logs', name], check: false, timeoutMs: 10_000 })).stdout;
-    }
-    assert.match(logs, /openshell-sandbox v3/, `the restarted container did not print v3:\n${logs}`);
+    await waitUntil(`${name} to print v3 after its restart`, 60_000, async () => {
+      logs = (await $({ nothrow: true, timeout: '10s' })`docker logs ${name}`).stdout;
+      return logs.includes('openshell-sandbox v3');
+    });
+    assert.match(logs, /openshell-sandbox v3/);
     assert.equal(await exec(2, 'readlink', '/proc/1/exe'), SUPERVISOR_BINARY);
   });
 });

@@ -12,12 +12,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { memoryLogger } from '../../scripts/lib/log.ts';
-import { kwokProvider } from '../../scripts/lib/providers/kwok.ts';
+import { kwokProvider } from '../../scripts/testbed/kwok-provider.ts';
 import { loadSettings } from '../../scripts/lib/settings.ts';
 import { applySideload, methodForVersion, parseKubeVersion, type SideloadMethod } from '../../scripts/lib/sideload.ts';
 import { sideload } from '../../scripts/k8s-dev/sideload.ts';
 import { proveSideload } from '../../scripts/lib/smoke-pod.ts';
 import { createContext, type TaskContext } from '../../scripts/lib/task.ts';
+import { waitUntil } from '../support/e2e.ts';
 import { missingEnv, missingTools } from '../support/requires.ts';
 
 const def = { name: 'e2e-sideload-smoke', summary: '', main: async () => {} };
@@ -64,7 +65,7 @@ for (const [label, envName] of [
       await kwokProvider.create(ctx);
       writeFileSync(kubeconfigFile, await kwokProvider.kubeconfig(ctx));
       // A fresh control plane: admission needs the default service account, which a controller creates.
-      for (let i = 0; i < 120 && kubectl('get', 'serviceaccount', 'default', '-n', 'default').status !== 0; i++) await new Promise((r) => setTimeout(r, 250));
+      await waitUntil('the default service account', 60_000, () => kubectl('get', 'serviceaccount', 'default', '-n', 'default').status === 0);
       minor = parseKubeVersion(JSON.parse(kubectl('get', '--raw', '/version').stdout) as { gitVersion?: string }).minor;
       assert.ok(minor >= 29, `unexpected server version 1.${minor}`);
     });
@@ -80,11 +81,14 @@ for (const [label, envName] of [
       const result = await proveSideload(ctx, {
         ...(method ? { method } : {}),
         image: IMAGE,
-        timeoutSec: 4,
+        // The window opens once the pod is Running (onCreated waits for that), and
+        // kwok never ends a Running pod: its length does not decide the verdict.
+        timeoutSec: 2,
         pollMs: 500,
         tryOther: true,
         onCreated: async (pod) => {
           names.push(pod.name);
+          await waitUntil(`kwok to mark smoke pod ${pod.name} Running`, 60_000, () => kubectl('get', 'pod', pod.name, '-n', pod.namespace, '-o', 'jsonpath={.status.phase}').stdout.trim() === 'Running');
           const r = kubectl('get', 'pod', pod.name, '-n', pod.namespace, '-o', 'json');
           assert.equal(r.status, 0, r.stderr);
           stored.push(JSON.parse(r.stdout) as StoredPod);
@@ -95,13 +99,7 @@ for (const [label, envName] of [
 
     async function assertGone(names: string[]) {
       for (const name of names) {
-        let left = '';
-        for (let i = 0; i < 60; i++) {
-          left = kubectl('get', 'pod', name, '-n', 'default', '--ignore-not-found', '-o', 'name').stdout.trim();
-          if (left === '') break;
-          await new Promise((r) => setTimeout(r, 500));
-        }
-        assert.equal(left, '', `smoke pod ${name} was not cleaned up`);
+        await waitUntil(`smoke pod ${name} to be cleaned up`, 60_000, () => kubectl('get', 'pod', name, '-n', 'default', '--ignore-not-found', '-o', 'name').stdout.trim() === '');
       }
     }
 
@@ -148,11 +146,10 @@ for (const [label, envName] of [
       }
       // An unlabelled pod must not be touched.
       assert.equal(kubectl('run', 'bystander', '-n', 'openshell', '--image=agent:dev').status, 0);
-      for (let i = 0; i < 120; i++) {
+      await waitUntil('every pod in openshell Running', 60_000, () => {
         const phases = kubectl('get', 'pods', '-n', 'openshell', '-o', 'jsonpath={.items[*].status.phase}').stdout.trim().split(' ');
-        if (phases.length === names.length + 1 && phases.every((p) => p === 'Running')) break;
-        await new Promise((r) => setTimeout(r, 250));
-      }
+        return phases.length === names.length + 1 && phases.every((p) => p === 'Running');
+      });
       const bin = join(work, 'openshell-sandbox');
       writeFileSync(bin, 'new supervisor');
       chmodSync(bin, 0o755);

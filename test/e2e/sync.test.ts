@@ -2,25 +2,31 @@
 // scratch, from fixture binaries) with a real engine, pushes them to the real
 // registry, and checks the tags over the registry API; a second run with the
 // same binaries skips both. The same build and push through Docker and
-// through Podman's Docker-API socket.
+// through Podman's Docker-API socket. The images are busybox stand-ins for
+// OpenShell's binaries. Through Docker they go to a registry of this file's
+// own on a free port, never a contributor's localhost:5000.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { contentTag } from '../../scripts/lib/images.ts';
 import { listTags, tagDigest } from '../../scripts/lib/registry.ts';
-import { describeRun, fixtureBinary, KIT_ROOT, missingBusybox, rmTree, runTask, stackLines, taskEnv, tempDir } from '../support/e2e.ts';
+import { describeRun, fixtureBinary, KIT_ROOT, missingBusybox, missingPrivateRegistry, type PrivateRegistry, rmTree, runTask, stackLines, startPrivateRegistry, taskEnv, tempDir } from '../support/e2e.ts';
 import { missingDocker, missingEnv, missingRegistry, missingTools } from '../support/requires.ts';
 
-const REGISTRY = process.env.OPENSHELL_TEST_REGISTRY || 'localhost:5000';
-const REGISTRY_PORT = REGISTRY.split(':')[1] ?? '5000';
 const T = { timeout: 300_000 };
-const registrySkip = await missingRegistry(REGISTRY);
 
 // Through Podman the docker CLI pushes via Podman's API, so the Podman service
-// itself must treat the registry as insecure (plain HTTP): .ci/run gives it a
-// registries.conf marking localhost:5000; another OPENSHELL_TEST_REGISTRY needs
-// its own entry there.
+// itself must treat the registry as insecure (plain HTTP): only a registry
+// configured so in Podman's registries.conf will do, and a private one on a
+// random port is not. So the Podman suite pushes to OPENSHELL_TEST_REGISTRY,
+// which .ci/run exports for its own registry (marked insecure there) and which
+// is never assumed: unset, the suite skips rather than push to a contributor's
+// localhost:5000.
+const PODMAN_REGISTRY = process.env.OPENSHELL_TEST_REGISTRY;
+const podmanRegistrySkip = PODMAN_REGISTRY
+  ? await missingRegistry(PODMAN_REGISTRY)
+  : 'needs OPENSHELL_TEST_REGISTRY: a registry that Podman\'s service treats as plain HTTP and that tests may overwrite (bash .ci/run exports its own)';
 
 /** The Podman socket .ci/run serves (…/podman/podman.sock) → the XDG_RUNTIME_DIR the engine code derives it from. */
 function podmanRuntimeDir(): string | undefined {
@@ -37,8 +43,8 @@ function podmanSkip(): false | string {
 }
 
 const engines = [
-  { name: 'docker', skip: missingDocker(), extra: { CONTAINER_ENGINE: 'docker', DOCKER_HOST: process.env.DOCKER_HOST } },
-  { name: 'podman', skip: podmanSkip(), extra: { CONTAINER_ENGINE: 'podman', XDG_RUNTIME_DIR: podmanRuntimeDir() } },
+  { name: 'docker', skip: missingDocker() || missingPrivateRegistry(), registry: 'private', extra: { CONTAINER_ENGINE: 'docker', DOCKER_HOST: process.env.DOCKER_HOST } },
+  { name: 'podman', skip: podmanSkip() || podmanRegistrySkip, registry: PODMAN_REGISTRY, extra: { CONTAINER_ENGINE: 'podman', XDG_RUNTIME_DIR: podmanRuntimeDir() } },
 ] as const;
 
 const images = [
@@ -47,21 +53,31 @@ const images = [
 ] as const;
 
 for (const engine of engines) {
-  describe(`sync through ${engine.name}`, { skip: registrySkip || missingBusybox() || engine.skip }, () => {
+  describe(`sync through ${engine.name} (busybox stand-in binaries)`, { skip: missingBusybox() || engine.skip }, () => {
     let home = '';
     let env: NodeJS.ProcessEnv = {};
     let args: string[] = [];
     const bins: Record<string, string> = {};
+    let registry: PrivateRegistry | undefined;
+    let REGISTRY = '';
 
-    before(() => {
+    before(async () => {
       home = tempDir(`sync-${engine.name}`);
-      env = taskEnv(home, { OPENSHELL_DEV_REGISTRY_PORT: REGISTRY_PORT, OPENSHELL_DEV_GATEWAY_BASE_IMAGE: 'scratch', ...engine.extra });
+      if (engine.registry === 'private') {
+        registry = await startPrivateRegistry(join(home, 'registry'));
+        REGISTRY = registry.host;
+      } else REGISTRY = engine.registry!;
+      const port = REGISTRY.split(':')[1] ?? '5000';
+      env = taskEnv(home, { OPENSHELL_DEV_REGISTRY_PORT: port, OPENSHELL_DEV_GATEWAY_BASE_IMAGE: 'scratch', ...engine.extra });
       // Unique binaries: this run really builds and pushes, whatever the registry held before.
-      bins.gateway = fixtureBinary(join(home, 'bin'), 'openshell-server');
+      bins.gateway = fixtureBinary(join(home, 'bin'), 'openshell-gateway');
       bins.supervisor = fixtureBinary(join(home, 'bin'), 'openshell-sandbox');
       args = ['--gateway-bin', bins.gateway, '--supervisor-bin', bins.supervisor];
     });
-    after(() => rmTree(home));
+    after(async () => {
+      await registry?.stop();
+      rmTree(home);
+    });
 
     test('the first run builds both images and pushes :dev and the content tag', T, async (t) => {
       const r = await runTask('sync', args, env, { timeoutMs: 280_000 });

@@ -9,9 +9,11 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { clusterDir, clusterProcesses, kwokProvider } from '../../scripts/lib/providers/kwok.ts';
+import { clusterDir, clusterProcesses, kwokProvider } from '../../scripts/testbed/kwok-provider.ts';
 import { kubeNames, loadSettings } from '../../scripts/lib/settings.ts';
+import { history } from '../../scripts/lib/sh.ts';
 import { createContext, type TaskContext } from '../../scripts/lib/task.ts';
+import { waitUntil } from '../support/e2e.ts';
 import { missingEnv, missingTools } from '../support/requires.ts';
 
 const def = { name: 'testbed', summary: '', main: async () => {} };
@@ -67,7 +69,7 @@ for (const [label, envName] of [
         OPENSHELL_DEV_AGENTS: '1',
         OPENSHELL_DEV_TIMEOUT: '90',
       };
-      ctx = createContext(def, { argv: [], env, settings: loadSettings({ env }) });
+      ctx = createContext(def, { argv: [], env, settings: loadSettings({ env, root: work }) });
       kubeconfigFile = join(work, 'kubeconfig.yaml');
     });
 
@@ -77,15 +79,14 @@ for (const [label, envName] of [
       if (work) rmSync(work, { recursive: true, force: true });
     });
 
-    test('state() is absent before create, and cheap', async () => {
-      const start = performance.now();
+    test('state() is absent before create, and cheap: it runs no command', async () => {
+      const commands = history.length;
       const state = await kwokProvider.state(ctx);
-      const ms = performance.now() - start;
       assert.deepEqual({ exists: state.exists, running: state.running }, { exists: false, running: false });
-      assert.ok(ms < 100, `state() took ${ms.toFixed(1)} ms`);
+      assert.deepEqual(history.slice(commands), [], 'state() of an absent cluster ran commands');
     });
 
-    test('create starts the control plane; /version answers; nodes are Ready', async (t) => {
+    test('create starts the control plane; /version answers; nodes are Ready (kwok-simulated nodes)', async (t) => {
       await kwokProvider.create(ctx);
       writeFileSync(kubeconfigFile, await kwokProvider.kubeconfig(ctx));
       const version = JSON.parse(ok(['get', '--raw', '/version'])) as { gitVersion: string; major: string; minor: string };
@@ -159,12 +160,7 @@ for (const [label, envName] of [
         metadata: { name: 'default-token', namespace: 'default', annotations: { 'kubernetes.io/service-account.name': 'default' } },
       };
       ok(['apply', '-f', '-'], JSON.stringify(secret));
-      let token = '';
-      for (let i = 0; i < 100 && token === ''; i++) {
-        token = ok(['get', 'secret', 'default-token', '-o', 'jsonpath={.data.token}']);
-        if (token === '') await new Promise((r) => setTimeout(r, 200));
-      }
-      assert.notEqual(token, '', 'the token controller never filled the Secret');
+      await waitUntil('the token controller to fill the Secret', 60_000, () => ok(['get', 'secret', 'default-token', '-o', 'jsonpath={.data.token}']) !== '');
     });
 
     test('delete leaves no process and no file behind; a second delete is a no-op', async () => {
@@ -176,9 +172,9 @@ for (const [label, envName] of [
       assert.equal(existsSync(ctx.settings.kwokDir), false, `${ctx.settings.kwokDir} remains: ${existsSync(ctx.settings.kwokDir) ? readdirSync(ctx.settings.kwokDir).join(', ') : ''}`);
       const state = await kwokProvider.state(ctx);
       assert.equal(state.exists, false);
-      const before = ctx.run.history.length;
+      const before = history.length;
       await kwokProvider.delete(ctx);
-      assert.equal(ctx.run.history.length, before, 'a delete of an absent cluster runs nothing');
+      assert.equal(history.length, before, 'a delete of an absent cluster runs nothing');
     });
   });
 }

@@ -1,10 +1,16 @@
 // Shared helpers for the end-to-end tier: run a task as a process with an
 // isolated environment (a temp HOME, CI=true, nothing inherited but PATH),
 // capture what it printed, its exit status and how long it took; make unique
-// fixture binaries and names; talk to a cluster with kubectl.
+// fixture binaries and names; talk to a cluster with kubectl; a private
+// registry on a free loopback port.
+//
+// Tasks run from a temporary copy of the kit (kitCopy), not from the checkout:
+// `sync` stages binaries in <kit>/.build/bin and reads <kit>/.env, so a test
+// never puts fixture binaries into a contributor's .build/bin and a
+// contributor's .env never reaches a test.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +20,25 @@ import { which } from './requires.ts';
 export { KIT_ROOT };
 export const TSX = join(KIT_ROOT, 'node_modules', '.bin', 'tsx');
 export const FIXTURE_MANIFEST = join(KIT_ROOT, 'test', 'fixtures', 'agent-sandbox', 'manifest.yaml');
+
+let kitCopyDir: string | undefined;
+
+/**
+ * The kit as tasks see it in tests: its sources, chart and Dockerfiles copied to
+ * a temporary directory (node_modules linked), removed when this process exits.
+ * Its .build/ is the tests' own build directory, and it has no .env.
+ */
+export function kitCopy(): string {
+  if (kitCopyDir !== undefined) return kitCopyDir;
+  const dir = mkdtempSync(join(tmpdir(), 'openshell-e2e-kit-'));
+  for (const entry of ['scripts', 'deploy', 'tasks', 'package.json', 'tsconfig.json', 'skaffold.yaml', 'skaffold', 'mise.toml', '.dockerignore']) {
+    if (existsSync(join(KIT_ROOT, entry))) cpSync(join(KIT_ROOT, entry), join(dir, entry), { recursive: true });
+  }
+  symlinkSync(join(KIT_ROOT, 'node_modules'), join(dir, 'node_modules'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  kitCopyDir = dir;
+  return dir;
+}
 
 export interface TaskRun {
   task: string;
@@ -52,13 +77,14 @@ export function taskEnv(home: string, extra: Record<string, string | undefined> 
   return env;
 }
 
-/** Run `scripts/k8s-dev/<task>.ts` as a process; resolves (never rejects) with what happened. */
+/** Run `scripts/k8s-dev/<task>.ts` (of kitCopy()) as a process; resolves (never rejects) with what happened. */
 export function runTask(task: string, args: string[], env: NodeJS.ProcessEnv, opts: RunOptions = {}): Promise<TaskRun> {
   const timeoutMs = opts.timeoutMs ?? 120_000;
   const start = performance.now();
+  const kit = kitCopy();
   return new Promise((resolve) => {
-    const child = spawn(TSX, [join(KIT_ROOT, 'scripts', 'k8s-dev', `${task}.ts`), ...args], {
-      cwd: KIT_ROOT,
+    const child = spawn(TSX, [join(kit, 'scripts', 'k8s-dev', `${task}.ts`), ...args], {
+      cwd: kit,
       env,
       detached: true, // its own process group: a timeout kills everything it started
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -259,7 +285,10 @@ export class PrivateRegistry {
     }
   }
   async start(): Promise<void> {
-    this.child = spawn('docker-registry', ['serve', join(this.dir, 'registry.yml')], { stdio: 'ignore' });
+    const child = spawn('docker-registry', ['serve', join(this.dir, 'registry.yml')], { stdio: 'ignore' });
+    this.child = child;
+    // Never outlive the test process, whatever happens to its after hooks.
+    process.once('exit', () => child.kill('SIGKILL'));
     await waitUntil(`the registry on port ${this.port}`, 20_000, () => this.answers());
   }
   async stop(): Promise<void> {
@@ -271,6 +300,22 @@ export class PrivateRegistry {
       child.kill('SIGKILL');
     });
   }
+}
+
+/** Why a private registry cannot be started here (false: it can). */
+export function missingPrivateRegistry(): false | string {
+  return which('docker-registry') ? false : 'needs docker-registry on PATH for a private test registry (apt-get install docker-registry; bash .ci/run installs it)';
+}
+
+/**
+ * A private registry of the tests' own on a free loopback port, storage under
+ * `dir`: pushes in tests never reach a contributor's registry on localhost:5000.
+ * Docker treats every 127.0.0.0/8 registry as plain HTTP, so no setup is needed.
+ */
+export async function startPrivateRegistry(dir: string): Promise<PrivateRegistry> {
+  const registry = new PrivateRegistry(dir, await freePort());
+  await registry.start();
+  return registry;
 }
 
 export function rmTree(path: string | undefined): void {

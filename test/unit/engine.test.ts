@@ -9,10 +9,11 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { detectEngine, endpointFor, pingEngine, startHint, useEngine, type EngineFacts } from '../../scripts/lib/engine.ts';
 import { memoryLogger } from '../../scripts/lib/log.ts';
-import { scriptedExecutor, type Cmd, type Result } from '../../scripts/lib/run.ts';
+import { $, answer, history, reset, type Rule } from '../../scripts/lib/sh.ts';
 import { KIT_ROOT, loadSettings, type EngineName } from '../../scripts/lib/settings.ts';
 import { createContext, UserError } from '../../scripts/lib/task.ts';
 import { which } from '../support/requires.ts';
+import { pinSettings } from '../support/settings-env.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'openshell-engine-unit-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -77,21 +78,26 @@ test('startHint says how to start each engine', () => {
   assert.match(rootless, /podman system service --time=0 unix:\/\/\/x\/podman\/podman\.sock/);
 });
 
-// --- detection through a scripted executor ---------------------------------
+// --- detection through scripted answers ------------------------------------
 
 const def = { name: 'engine', summary: '', main: async () => {} };
-type Rules = Parameters<typeof scriptedExecutor>[0];
+type Rules = Rule[];
 
 /** `command -v` answers for the binaries in `onPath`. */
 function pathRule(onPath: string[]): Rules[number] {
-  return [/^sh -c 'command -v "\$0"' /, (cmd: Cmd): Partial<Result> => (onPath.includes(cmd.argv[3]!) ? { stdout: `/usr/bin/${cmd.argv[3]}\n` } : { code: 1 })];
+  return [/^command -v /, (ran) => {
+    const bin = ran.cmd.split(' ')[2]!;
+    return onPath.includes(bin) ? { stdout: `/usr/bin/${bin}\n` } : { code: 1 };
+  }];
 }
 
 function ctxWith(env: NodeJS.ProcessEnv, rules: Rules) {
-  const executor = scriptedExecutor(rules);
+  reset();
+  answer(rules);
+  const executor = { get calls() { return history.map((h) => h.cmd); } };
   const fullEnv = { HOME: work, OPENSHELL_DEV_KUBECONFIG: join(work, 'kc.yaml'), ...env };
   const settings = loadSettings({ env: fullEnv, root: work, home: work });
-  const ctx = createContext(def, { argv: [], env: fullEnv, executor, settings, log: memoryLogger() });
+  const ctx = createContext(def, { argv: [], env: fullEnv, settings, log: memoryLogger() });
   return { ctx, executor };
 }
 
@@ -122,12 +128,13 @@ describe('detectEngine', { skip: linuxOnly }, () => {
     const { ctx, executor } = ctxWith({ DOCKER_HOST: 'tcp://10.1.2.3:2375' }, [pathRule(['docker', 'podman']), ['docker --version', { stdout: 'Docker version 28.2.2, build e6534b4\n' }]]);
     const e = await detectEngine(ctx);
     assert.deepEqual({ name: e.name, cli: e.cli, dockerHost: e.dockerHost, dockerSock: e.dockerSock }, { name: 'docker', cli: 'docker', dockerHost: 'tcp://10.1.2.3:2375', dockerSock: undefined });
-    assert.deepEqual(executor.calls.filter((c) => !c.startsWith('sh ')), ['docker --version']);
+    assert.deepEqual(executor.calls.filter((c) => !c.startsWith('command ')), ['docker --version']);
   });
 
-  test('only podman on PATH: Podman through its own CLI', async () => {
-    const { ctx } = ctxWith({}, [pathRule(['podman'])]);
+  test('only podman on PATH: Podman through its own CLI (no podman machine outside macOS)', async () => {
+    const { ctx, executor } = ctxWith({}, [pathRule(['podman'])]);
     const e = await detectEngine(ctx);
+    assert.ok(!executor.calls.some((c) => c.startsWith('podman machine')), executor.calls.join('\n'));
     assert.equal(e.name, 'podman');
     assert.equal(e.cli, 'podman');
     assert.match(e.reason, /no docker/);
@@ -147,14 +154,14 @@ describe('detectEngine', { skip: linuxOnly }, () => {
 
   test('pingEngine: the version when it answers; else how to start it, with the reason', async () => {
     const up = ctxWith({}, [pathRule(['docker']), ['docker --version', { stdout: 'Docker version 28.2.2' }], ['docker version', { stdout: '28.2.2\n' }]]);
-    assert.equal(await pingEngine(up.ctx, await detectEngine(up.ctx)), '28.2.2');
+    assert.equal(await pingEngine(await detectEngine(up.ctx)), '28.2.2');
 
     const down = ctxWith({}, [
       pathRule(['docker']),
       ['docker --version', { stdout: 'Docker version 28.2.2' }],
       ['docker version', { code: 1, stdout: 'Client: 28.2.2\n', stderr: 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n' }],
     ]);
-    await assert.rejects(pingEngine(down.ctx, await detectEngine(down.ctx)), (err: Error) => {
+    await assert.rejects(pingEngine(await detectEngine(down.ctx)), (err: Error) => {
       assert.ok(err instanceof UserError);
       assert.match(err.message, /^docker does not answer at the default Docker socket/);
       assert.match(err.message, /Is the docker daemon running\?/);
@@ -163,10 +170,68 @@ describe('detectEngine', { skip: linuxOnly }, () => {
     });
 
     const podman = ctxWith({ CONTAINER_ENGINE: 'podman', XDG_RUNTIME_DIR: '/x' }, [pathRule(['podman']), ['podman version', { code: 125, stderr: 'Error: unable to connect to Podman socket\n' }]]);
-    await assert.rejects(pingEngine(podman.ctx, await detectEngine(podman.ctx)), /podman does not answer at unix:\/\/\/x\/podman\/podman\.sock \(Error: unable to connect to Podman socket\): start the Podman API socket/);
+    await assert.rejects(pingEngine(await detectEngine(podman.ctx)), /podman does not answer at unix:\/\/\/x\/podman\/podman\.sock \(Error: unable to connect to Podman socket\): start the Podman API socket/);
     // An engine that exits 0 but prints no server version is not up either.
     const empty = ctxWith({}, [pathRule(['docker']), ['docker --version', { stdout: 'Docker version 28' }], ['docker version', { stdout: '' }]]);
-    await assert.rejects(pingEngine(empty.ctx, await detectEngine(empty.ctx)), UserError);
+    await assert.rejects(pingEngine(await detectEngine(empty.ctx)), UserError);
+  });
+
+  test('a docker whose --version fails is still Docker (the check does not throw), said plainly', async () => {
+    const { ctx } = ctxWith({}, [pathRule(['docker']), ['docker --version', { code: 1, stderr: 'broken\n' }]]);
+    const e = await detectEngine(ctx);
+    assert.deepEqual({ name: e.name, cli: e.cli, reason: e.reason }, { name: 'docker', cli: 'docker', reason: '`docker` on PATH' });
+  });
+
+  test('Podman on Linux without XDG_RUNTIME_DIR: the socket of this user (rootful for root)', async () => {
+    const { ctx } = ctxWith({ CONTAINER_ENGINE: 'podman' }, [pathRule(['podman'])]);
+    const e = await detectEngine(ctx);
+    const uid = process.getuid!();
+    assert.equal(e.dockerSock, uid === 0 ? '/run/podman/podman.sock' : `/run/user/${uid}/podman/podman.sock`);
+  });
+
+  describe('on macOS (process.platform stubbed)', () => {
+    const real = Object.getOwnPropertyDescriptor(process, 'platform')!;
+    const onDarwin = async <T>(fn: () => Promise<T>): Promise<T> => {
+      Object.defineProperty(process, 'platform', { ...real, value: 'darwin' });
+      try {
+        return await fn();
+      } finally {
+        Object.defineProperty(process, 'platform', real);
+      }
+    };
+    const inspect = "podman machine inspect --format $'{{.ConnectionInfo.PodmanSocket.Path}}'";
+
+    test('Podman: the socket path comes from podman machine inspect (first line)', async () => {
+      const { ctx, executor } = ctxWith({ HOME: '/Users/ann' }, [pathRule(['podman']), [inspect, { stdout: '  /var/folders/x/podman-machine-default-api.sock\nextra\n' }]]);
+      const e = await onDarwin(() => detectEngine(ctx));
+      assert.equal(e.dockerHost, 'unix:///var/folders/x/podman-machine-default-api.sock');
+      assert.ok(executor.calls.includes(inspect), executor.calls.join('\n'));
+    });
+
+    test('Podman: when inspect fails, the default machine socket under the task\'s HOME', async () => {
+      const { ctx } = ctxWith({ HOME: '/Users/ann' }, [pathRule(['podman']), [inspect, { code: 125, stdout: '/not/this.sock\n' }]]);
+      const e = await onDarwin(() => detectEngine(ctx));
+      assert.equal(e.dockerSock, '/Users/ann/.local/share/containers/podman/machine/podman.sock');
+    });
+
+    test('no podman machine is asked about for Docker, nor without a podman CLI', async () => {
+      const docker = ctxWith({ HOME: '/Users/ann' }, [pathRule(['docker', 'podman']), ['docker --version', { stdout: 'Docker version 28' }]]);
+      await onDarwin(() => detectEngine(docker.ctx));
+      const viaDocker = ctxWith({ HOME: '/Users/ann', CONTAINER_ENGINE: 'podman' }, [pathRule(['docker'])]);
+      const e = await onDarwin(() => detectEngine(viaDocker.ctx));
+      assert.equal(e.dockerSock, '/Users/ann/.local/share/containers/podman/machine/podman.sock');
+      for (const x of [docker.executor, viaDocker.executor]) assert.ok(!x.calls.some((c) => c.startsWith('podman machine')), x.calls.join('\n'));
+    });
+  });
+
+  test('pingEngine: blank output is not a version; an engine that says nothing gets no empty parentheses', async () => {
+    const blank = ctxWith({}, [pathRule(['docker']), ['docker --version', { stdout: 'Docker version 28' }], ['docker version', { stdout: '  \n' }]]);
+    await assert.rejects(pingEngine(await detectEngine(blank.ctx)), UserError);
+    const silent = ctxWith({}, [pathRule(['docker']), ['docker --version', { stdout: 'Docker version 28' }], ['docker version', { code: 1 }]]);
+    await assert.rejects(pingEngine(await detectEngine(silent.ctx)), (err: Error) => {
+      assert.match(err.message, /^docker does not answer at the default Docker socket: start it with/);
+      return true;
+    });
   });
 
   test('useEngine points later commands at Podman (and removes a stale DOCKER_SOCK for Docker)', async () => {
@@ -174,9 +239,9 @@ describe('detectEngine', { skip: linuxOnly }, () => {
     await useEngine(ctx);
     assert.equal(ctx.env.DOCKER_HOST, 'unix:///x/podman/podman.sock');
     assert.equal(ctx.env.DOCKER_SOCK, '/x/podman/podman.sock');
-    await ctx.run.run({ argv: ['k3d', 'cluster', 'list'] });
-    assert.equal(ctx.run.history.at(-1)!.env!.DOCKER_HOST, 'unix:///x/podman/podman.sock');
-    assert.ok(executor.calls.includes("podman version --format '{{.Server.Version}}'"));
+    await $`k3d cluster list`;
+    assert.equal(history.at(-1)!.env.DOCKER_HOST, 'unix:///x/podman/podman.sock');
+    assert.ok(executor.calls.includes("podman version --format $'{{.Server.Version}}'"), executor.calls.join('\n'));
 
     const d = ctxWith({ DOCKER_SOCK: '/stale' }, [pathRule(['docker']), ['docker --version', { stdout: 'Docker version 28' }], ['docker version', { stdout: '28' }]]);
     await useEngine(d.ctx);
@@ -194,7 +259,8 @@ function doctor(env: NodeJS.ProcessEnv) {
   const home = mkdtempSync(join(work, 'home-'));
   const r = spawnSync(tsx, [doctorScript, '--no-smoke'], {
     cwd: KIT_ROOT,
-    env: { HOME: home, OPENSHELL_DEV_KUBECONFIG: join(home, 'kc.yaml'), CI: 'true', ...env },
+    // Every setting pinned: the kit's .env never reaches the doctor.
+    env: pinSettings({ HOME: home, OPENSHELL_DEV_KUBECONFIG: join(home, 'kc.yaml'), CI: 'true', ...env }),
     encoding: 'utf8',
     timeout: 60_000,
   });

@@ -162,6 +162,112 @@ describe('mergeText / removeText', () => {
   });
 });
 
+// JSON kubeconfigs (kubectl config view -o json, cloud CLIs) and YAML written as
+// one flow mapping: the same guarantees as the block layout, byte for byte.
+describe('JSON and flow-mapping kubeconfigs', () => {
+  const json = fixture('user.json');
+  const parsed = () => JSON.parse(json) as Kc & Record<string, unknown>;
+  const ourCluster = '        {\n            "name": "k3d-openshell-dev",\n            "cluster": {\n                "server": "https://0.0.0.0:43123"\n            }\n        },\n';
+  const ourUser = ',\n        {\n            "name": "admin@k3d-openshell-dev",\n            "user": {\n                "token": "t"\n            }\n        }';
+  // The same file as kubectl would have written it with our entries among the user's: ours in the middle and at the end.
+  const withOurs = json
+    .replace('        {\n            "name": "staging",\n            "cluster"', ourCluster + '        {\n            "name": "staging",\n            "cluster"')
+    .replace('"token": "alice-token"\n            }\n        }', '"token": "alice-token"\n            }\n        }' + ourUser)
+    .replace('"current-context": "prod"', '"current-context": "k3d-openshell-dev"');
+
+  test('merging adds only our entries and the file stays JSON; removing them gives the original back byte for byte', () => {
+    const merged = mergeText(json, ours, names);
+    const kc = JSON.parse(merged) as Kc;
+    assert.deepEqual(namesOf(kc.clusters), ['prod', 'staging', 'k3d-openshell-dev']);
+    assert.deepEqual(namesOf(kc.users), ['alice', 'admin@k3d-openshell-dev']);
+    assert.deepEqual(namesOf(kc.contexts), ['prod', 'staging', 'k3d-openshell-dev']);
+    assert.equal(kc['current-context'], 'prod', 'the user\'s current context is kept');
+    assert.equal(kc.clusters![2]!.cluster.server, 'https://0.0.0.0:43123');
+    // Everything that was there is there, in the same bytes: only insertions after the last item of each list.
+    const lines = json.split('\n');
+    let at = 0;
+    for (const line of lines) {
+      const found = merged.indexOf(line.replace(/,$/, ''), at);
+      assert.ok(found >= at, `line kept in order: ${line}`);
+      at = found;
+    }
+    assert.equal(removeText(merged, names), json);
+    assert.equal(mergeText(merged, ours, names), merged, 'idempotent');
+    const rotatedMerge = mergeText(merged, rotated, names);
+    assert.equal(rotatedMerge.length, merged.length, 'replaced in place, not appended');
+    assert.match(rotatedMerge, /45999/);
+    assert.equal(removeText(rotatedMerge, names), json);
+  });
+
+  test('a JSON file with no current-context and no users list gets them; removal restores it exactly', () => {
+    const sparse = '{\n  "apiVersion": "v1",\n  "kind": "Config",\n  "clusters": [],\n  "contexts": null\n}\n';
+    const merged = mergeText(sparse, ours, names);
+    const kc = JSON.parse(merged) as Kc;
+    assert.equal(kc['current-context'], 'k3d-openshell-dev');
+    assert.deepEqual(namesOf(kc.users), ['admin@k3d-openshell-dev']);
+    assert.deepEqual(namesOf(kc.contexts), ['k3d-openshell-dev']);
+    const removed = removeText(merged, names)!;
+    assert.deepEqual(JSON.parse(removed), { apiVersion: 'v1', kind: 'Config', clusters: [], contexts: [], users: [] });
+    assert.ok(removed.startsWith('{\n  "apiVersion": "v1",\n  "kind": "Config",\n  "clusters": []'), removed);
+    assert.equal(mergeText('{}', ours, names).startsWith('{"clusters": ['), true, 'an empty JSON object is filled inside its braces');
+  });
+
+  test('removing ours from a JSON file that kubectl wrote them into touches nothing else', () => {
+    assert.ok(hasOurEntries(withOurs, names));
+    const removed = removeText(withOurs, names)!;
+    // Only our cluster (in the middle), our user (at the end) and our current-context went: the rest is the user's file, byte for byte.
+    assert.equal(removed, json.replace(',\n    "current-context": "prod"', ''));
+    const kc = JSON.parse(removed) as Kc;
+    const before = parsed();
+    assert.deepEqual(kc.clusters, before.clusters);
+    assert.deepEqual(kc.users, before.users);
+    assert.deepEqual(kc.contexts, before.contexts);
+    assert.equal(kc['current-context'], undefined, 'it was ours');
+    assert.equal(removeText(removed, names), null, 'nothing left to remove');
+    // current-context in the middle of the object, and a lone entry in a list.
+    const middle = '{"current-context": "k3d-openshell-dev", "clusters": [{"name": "k3d-openshell-dev", "cluster": {}}], "users": [{"name": "u"}], "apiVersion": "v1"}';
+    assert.equal(removeText(middle, names), '{"clusters": [], "users": [{"name": "u"}], "apiVersion": "v1"}');
+  });
+
+  test('a one-line flow mapping keeps its layout too', () => {
+    const flow = '{apiVersion: v1, kind: Config, clusters: [{name: lab, cluster: {server: "https://lab:6443"}}], users: [], contexts: []}  # one line\n';
+    const merged = mergeText(flow, ours, names);
+    assert.ok(merged.startsWith('{apiVersion: v1, kind: Config, clusters: [{name: lab, cluster: {server: "https://lab:6443"}}, {"cluster":'), merged);
+    assert.ok(merged.endsWith('}  # one line\n'));
+    assert.equal(load(merged)['current-context'], 'k3d-openshell-dev');
+    assert.equal(removeText(merged, names), flow);
+  });
+
+  test('through the files: a JSON kubeconfig survives merge and remove with only our entries touched', () => {
+    const home = freshDir();
+    mkdirSync(join(home, '.kube'));
+    const file = join(home, '.kube', 'config');
+    writeFileSync(file, json, { mode: 0o600 });
+    const r = mergeIntoUser({ ours, names, env: {}, home, ownFile: join(home, 'own.yaml') });
+    assert.equal(r.change, 'updated');
+    assert.equal(readFileSync(r.backup!, 'utf8'), json);
+    const merged = JSON.parse(readFileSync(file, 'utf8')) as Kc;
+    assert.deepEqual(namesOf(merged.clusters), ['prod', 'staging', 'k3d-openshell-dev']);
+    assert.deepEqual(removeFromUser({ names, env: {}, home }).map((x) => x.change), ['removed']);
+    assert.equal(readFileSync(file, 'utf8'), json);
+  });
+
+  test('a layout the kit cannot edit in place is refused, naming what to do; the file is not rewritten', () => {
+    // A comment between the dash and the item: no line of its own to cut.
+    const odd = 'apiVersion: v1\nclusters:\n- # the dev cluster\n  name: k3d-openshell-dev\n  cluster: {server: "https://0.0.0.0:1"}\n- name: prod\n  cluster: {server: "https://prod"}\nkind: Config\n';
+    assert.throws(() => removeText(odd, names, '/x/config'), (e: Error) => e instanceof UserError && /\/x\/config: .*cannot remove entries .* without rewriting the rest of the file; nothing was written — remove the cluster k3d-openshell-dev, user admin@k3d-openshell-dev and context k3d-openshell-dev by hand/.test(e.message));
+    assert.throws(() => mergeText(odd, ours, names, '/x/config'), (e: Error) => e instanceof UserError && /\/x\/config: .*cannot add entries .*nothing was written — use the cluster's own kubeconfig file \(OPENSHELL_DEV_KUBECONFIG\)/.test(e.message));
+    const home = freshDir();
+    mkdirSync(join(home, '.kube'));
+    const file = join(home, '.kube', 'config');
+    writeFileSync(file, odd);
+    assert.throws(() => removeFromUser({ names, env: {}, home }), UserError);
+    assert.throws(() => mergeIntoUser({ ours, names, env: {}, home, ownFile: join(home, 'own.yaml') }), UserError);
+    assert.equal(readFileSync(file, 'utf8'), odd);
+    assert.deepEqual(readdirSync(join(home, '.kube')), ['config'], 'no backup, no temp file');
+  });
+});
+
 describe('files', () => {
   test('a missing file is created with mode 0600, no backup', () => {
     const home = freshDir();
@@ -195,6 +301,7 @@ describe('files', () => {
     const r = mergeIntoUser({ ours, names, env: {}, home, ownFile: join(home, 'own.yaml') });
     assert.deepEqual(r, { file, change: 'updated', backup: file + BACKUP_SUFFIX });
     assert.equal(readFileSync(file + BACKUP_SUFFIX, 'utf8'), user);
+    assert.equal(statSync(file + BACKUP_SUFFIX).mode & 0o777, 0o600, 'the backup holds credentials: owner only');
     assert.equal(statSync(file).mode & 0o777, 0o640, 'the file keeps its mode');
     const merged = readFileSync(file, 'utf8');
     rmSync(file + BACKUP_SUFFIX);
@@ -271,11 +378,42 @@ describe('files', () => {
       { file: c, change: 'removed', backup: c + BACKUP_SUFFIX },
     ]);
     assert.equal(readFileSync(a, 'utf8'), user);
+    assert.equal(readFileSync(a + BACKUP_SUFFIX, 'utf8'), mergeText(user, ours, names), 'the backup is the file before the removal');
     assert.equal(readFileSync(b, 'utf8'), user);
     assert.equal(hasOurEntries(readFileSync(c, 'utf8'), names), false);
     assert.equal(existsSync(b + BACKUP_SUFFIX), false);
     assert.equal(existsSync(missing), false);
     assert.deepEqual(removeFromUser({ names, env, home: d }), [], 'idempotent');
+  });
+
+  test('a failed rename leaves no temporary file behind', () => {
+    const d = freshDir();
+    const target = join(d, 'config');
+    mkdirSync(target);
+    writeFileSync(join(target, 'inside'), 'x');
+    assert.throws(() => atomicWrite(target, ours));
+    assert.deepEqual(readdirSync(d), ['config']);
+  });
+
+  test('a current-context with no value, or spaces after it, is filled in place', () => {
+    for (const line of ['current-context:\n', 'current-context:   \n', 'current-context: null\n', 'current-context: ~\n']) {
+      const text = `apiVersion: v1\nkind: Config\n${line}preferences: {}\n`;
+      const merged = mergeText(text, ours, names);
+      assert.equal(load(merged)['current-context'], 'k3d-openshell-dev', line);
+      assert.ok(merged.includes('current-context: k3d-openshell-dev\npreferences: {}\n'), merged);
+      assert.ok(merged.startsWith('apiVersion: v1\nkind: Config\n'), merged);
+    }
+  });
+
+  test('a file without a final newline: ours go on lines of their own', () => {
+    const text = 'apiVersion: v1\nkind: Config\nclusters:\n- name: a\n  cluster: {server: "https://a"}';
+    const merged = mergeText(text, ours, names);
+    assert.ok(merged.startsWith(text + '\n'), merged);
+    assert.deepEqual(namesOf(load(merged).clusters), ['a', 'k3d-openshell-dev']);
+    assert.ok(merged.includes('"https://a"}\n- cluster:'), merged);
+    assert.doesNotMatch(merged, /\n\n/, 'no blank line');
+    // Removal keeps every byte of the original; only the sections we added stay, empty.
+    assert.equal(removeText(merged, names), text + '\nusers:\ncontexts:\n');
   });
 
   test('atomicWrite and writeOwnFile leave no temp files and keep modes', () => {

@@ -6,12 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import { clusterDir, kwokNodes, kwokProvider, renameKubeconfig } from '../../scripts/lib/providers/kwok.ts';
+import { clusterDir, kubeBinDir, kwokNodes, kwokProvider, renameKubeconfig } from '../../scripts/testbed/kwok-provider.ts';
 import { loadSettings, SettingsError } from '../../scripts/lib/settings.ts';
+import { history } from '../../scripts/lib/sh.ts';
 import { createContext, UserError } from '../../scripts/lib/task.ts';
 import { createLogger } from '../../scripts/lib/log.ts';
+import { noDotenvRoot } from '../support/settings-env.ts';
 
 const def = { name: 'kwok', summary: '', main: async () => {} };
+const NO_DOTENV = noDotenvRoot();
 let work = '';
 let bin = '';
 let env: NodeJS.ProcessEnv = {};
@@ -39,27 +42,27 @@ after(() => rmSync(work, { recursive: true, force: true }));
 const quiet = () => createLogger({ env: { CI: 'true' }, write: () => {} });
 
 test('OPENSHELL_DEV_KUBE_BIN_DIR defaults to the directory of kube-apiserver on PATH, and is validated', () => {
-  assert.equal(loadSettings({ env }).kubeBinDir, bin);
-  assert.equal(loadSettings({ env: { ...env, PATH: '/nonexistent' } }).kubeBinDir, undefined);
-  assert.throws(() => loadSettings({ env: { ...env, OPENSHELL_DEV_KUBE_BIN_DIR: work } }), (e: Error) => e instanceof SettingsError && /OPENSHELL_DEV_KUBE_BIN_DIR/.test(e.message));
+  assert.equal(kubeBinDir(loadSettings({ env, root: NO_DOTENV }), env), bin);
+  assert.equal(kubeBinDir(loadSettings({ env, root: NO_DOTENV }), { PATH: '/nonexistent' }), undefined);
+  assert.throws(() => kubeBinDir(loadSettings({ env: { ...env, OPENSHELL_DEV_KUBE_BIN_DIR: work }, root: NO_DOTENV }), env), (e: Error) => e instanceof SettingsError && /OPENSHELL_DEV_KUBE_BIN_DIR="[^"]+" is not valid/.test(e.message));
 });
 
 test('create without kube binaries names the setting', async () => {
   const e = { ...env, PATH: '/nonexistent' };
-  const ctx = createContext(def, { argv: ['--dry-run'], env: e, settings: loadSettings({ env: e }), log: quiet() });
+  const ctx = createContext(def, { argv: ['--dry-run'], env: e, settings: loadSettings({ env: e, root: NO_DOTENV }), log: quiet() });
   await assert.rejects(kwokProvider.create(ctx), (err: Error) => err instanceof UserError && /OPENSHELL_DEV_KUBE_BIN_DIR/.test(err.message));
 });
 
 test('create runs kwokctl on local binaries, never touching ~/.kube/config, then applies the nodes', async () => {
-  const ctx = createContext(def, { argv: ['--dry-run'], env, settings: loadSettings({ env }), log: quiet() });
+  const ctx = createContext(def, { argv: ['--dry-run'], env, settings: loadSettings({ env, root: NO_DOTENV }), log: quiet() });
   assert.equal((await kwokProvider.state(ctx)).exists, false);
   await kwokProvider.create(ctx);
-  const [create, apply] = ctx.run.history;
-  const argv = create!.argv;
+  const [create, apply] = history;
+  const argv = create!.cmd.split(' ');
   assert.deepEqual(argv.slice(0, 5), [join(bin, 'kwokctl'), 'create', 'cluster', '--name', 'unit']);
   const flag = (name: string) => argv[argv.indexOf(name) + 1];
   assert.equal(flag('--runtime'), 'binary');
-  assert.equal(flag('--kubeconfig'), '');
+  assert.equal(flag('--kubeconfig'), "$''", 'empty: kwokctl leaves ~/.kube/config alone');
   for (const [f, b] of [
     ['--etcd-binary', 'etcd'],
     ['--kube-apiserver-binary', 'kube-apiserver'],
@@ -71,9 +74,9 @@ test('create runs kwokctl on local binaries, never touching ~/.kube/config, then
   }
   assert.ok(argv.includes('--kube-admission') && argv.includes('--kube-authorization'));
   assert.equal(create!.env?.KWOK_WORKDIR, join(work, 'kwok'));
-  assert.equal(create!.mutates, true);
-  assert.deepEqual(apply!.argv.slice(-3), ['apply', '-f', '-']);
-  const nodes = parseAllDocuments(apply!.input!).map((d) => d.toJS() as { metadata: { name: string } });
+  assert.equal(create!.write, true);
+  assert.deepEqual(apply!.cmd.split(' ').slice(-3), ['apply', '-f', '-']);
+  const nodes = parseAllDocuments(apply!.input).map((d) => d.toJS() as { metadata: { name: string } });
   assert.deepEqual(
     nodes.map((n) => n.metadata.name),
     ['kwok-unit-server-0', 'kwok-unit-agent-0', 'kwok-unit-agent-1'],
@@ -81,13 +84,13 @@ test('create runs kwokctl on local binaries, never touching ~/.kube/config, then
 });
 
 test('delete of an absent cluster runs nothing', async () => {
-  const ctx = createContext(def, { argv: [], env, settings: loadSettings({ env }), log: quiet() });
+  const ctx = createContext(def, { argv: [], env, settings: loadSettings({ env, root: NO_DOTENV }), log: quiet() });
   await kwokProvider.delete(ctx);
-  assert.deepEqual(ctx.run.history, []);
+  assert.deepEqual(history, []);
 });
 
 test('registry endpoints and node shape', () => {
-  const s = loadSettings({ env });
+  const s = loadSettings({ env, root: NO_DOTENV });
   const ctx = createContext(def, { argv: [], env, settings: s, log: quiet() });
   assert.deepEqual(kwokProvider.registry(ctx), { host: 'localhost:1', cluster: 'openshell-registry:5000' });
   const [server] = kwokNodes(s) as Array<{ status: { allocatable: Record<string, string> }; metadata: { annotations: Record<string, string> } }>;

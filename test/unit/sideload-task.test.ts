@@ -8,9 +8,11 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Pod } from 'kubernetes-models/v1/Pod';
 import { parse } from 'yaml';
-import { builtBinaryPath, fallbackImage, sideload } from '../../scripts/k8s-dev/sideload.ts';
+import { fallbackImage, sideload } from '../../scripts/k8s-dev/sideload.ts';
+import { builtBinaryPath } from '../../scripts/lib/source.ts';
 import { memoryLogger } from '../../scripts/lib/log.ts';
-import { formatArgv, scriptedExecutor, type Cmd, type Executor } from '../../scripts/lib/run.ts';
+import { quote } from 'zx/core';
+import { answer, history, reset, type Rule } from '../../scripts/lib/sh.ts';
 import { loadSettings } from '../../scripts/lib/settings.ts';
 import { INSTALL_SCRIPT, sha256File } from '../../scripts/lib/sideload.ts';
 import { judgeSmokePod, proveSideload, smokePodManifest } from '../../scripts/lib/smoke-pod.ts';
@@ -26,10 +28,17 @@ const settings = loadSettings({ env, root: dir, home: dir });
 const RO_MOUNTS = 'overlay / overlay rw,relatime 0 0\n/dev/sda1 /opt/openshell/bin ext4 ro,relatime 0 0\n';
 const K = `kubectl --kubeconfig ${kubeconfig}`;
 
-function ctxFor(executor: Executor, argv: string[], extraEnv: Record<string, string> = {}) {
+/** Commands answered by `rules`; `calls` is what really ran. */
+function scriptedExecutor(rules: Rule[]) {
+  reset();
+  answer(rules);
+  return { get calls() { return history.filter((h) => !h.printed).map((h) => h.cmd); } };
+}
+
+function ctxFor(_exec: ReturnType<typeof scriptedExecutor>, argv: string[], extraEnv: Record<string, string> = {}) {
   const log = memoryLogger();
   const s = Object.keys(extraEnv).length ? loadSettings({ env: { ...env, ...extraEnv }, root: dir, home: dir }) : settings;
-  return { ctx: createContext(sideload, { argv, env: { ...env, ...extraEnv }, log, executor, settings: s }), log };
+  return { ctx: createContext(sideload, { argv, env: { ...env, ...extraEnv }, log, settings: s }), log };
 }
 
 const podJson = (name: string, volume: object, pullPolicy?: string) => ({
@@ -51,9 +60,9 @@ const pods = {
 
 describe('k8s:dev:sideload', () => {
   test('where cargo leaves the binary', () => {
-    assert.equal(builtBinaryPath('/src', 'cargo build --release -p openshell-sandbox'), '/src/target/release/openshell-sandbox');
-    assert.equal(builtBinaryPath('/src', 'cargo build -p openshell-sandbox'), '/src/target/debug/openshell-sandbox');
-    assert.equal(builtBinaryPath('/src', 'cargo zigbuild --release --target x86_64-unknown-linux-musl -p openshell-sandbox'), '/src/target/x86_64-unknown-linux-musl/release/openshell-sandbox');
+    assert.equal(builtBinaryPath('/src', 'cargo build --release -p openshell-sandbox', 'openshell-sandbox'), '/src/target/release/openshell-sandbox');
+    assert.equal(builtBinaryPath('/src', 'cargo build -p openshell-sandbox', 'openshell-sandbox'), '/src/target/debug/openshell-sandbox');
+    assert.equal(builtBinaryPath('/src', 'cargo zigbuild --release --target x86_64-unknown-linux-musl -p openshell-sandbox', 'openshell-sandbox'), '/src/target/x86_64-unknown-linux-musl/release/openshell-sandbox');
   });
 
   test('the fallback pushes the pods\' own repository and tag through the host port', () => {
@@ -66,14 +75,14 @@ describe('k8s:dev:sideload', () => {
     const sum = await sha256File(bin);
     const exec = scriptedExecutor([
       [`${K} get pods`, { stdout: JSON.stringify(pods) }],
-      [/sha256sum/, (cmd: Cmd) => ({ stdout: `${sum}  ${cmd.argv.at(-3)}\n` })],
+      [/sha256sum/, (ran) => ({ stdout: `${sum}  ${ran.cmd.split(' ').at(-3)}\n` })],
       ['docker version', { stdout: '20.10.24' }],
       ['docker --version', { stdout: 'Docker version 20.10.24' }],
     ]);
     const { ctx, log } = ctxFor(exec, [bin]);
     const code = await sideload.main(ctx);
     assert.equal(code, 0, log.lines.join('\n'));
-    assert.ok(exec.calls.includes(`${K} get pods -n sandboxes -l app.kubernetes.io/part-of=openshell,app.kubernetes.io/component=sandbox -o json`));
+    assert.ok(exec.calls.includes(`${K} get pods -n sandboxes -l ${quote('agents.x-k8s.io/sandbox-name-hash')} -o json`), exec.calls.join('\n'));
     for (const pod of ['sb-a', 'sb-b']) {
       const mine = exec.calls.filter((c) => c.includes(` ${pod} `) || c.includes(`sandboxes/${pod}:`));
       assert.deepEqual(
@@ -81,7 +90,7 @@ describe('k8s:dev:sideload', () => {
         [
           `${K} exec -n sandboxes ${pod} -c agent -- cat /proc/self/mounts`,
           `${K} cp ${bin} sandboxes/${pod}:/opt/openshell/bin/TMP -c agent`,
-          formatArgv([...`${K} exec -n sandboxes ${pod} -c agent -- sh -c`.split(' '), INSTALL_SCRIPT, 'sh', '/opt/openshell/bin/TMP', sum, '/opt/openshell/bin/openshell-sandbox']),
+          [...`${K} exec -n sandboxes ${pod} -c agent -- sh -c`.split(' '), INSTALL_SCRIPT, 'sh', '/opt/openshell/bin/TMP', sum, '/opt/openshell/bin/openshell-sandbox'].map(quote).join(' '),
         ],
       );
     }
@@ -129,7 +138,7 @@ describe('k8s:dev:sideload', () => {
     const exec = scriptedExecutor([[`${K} get pods`, { stdout: '{"items":[]}' }]]);
     const { ctx, log } = ctxFor(exec, ['--dry-run', '--build-command', 'cargo build --release -p openshell-sandbox --locked'], { OPENSHELL_SOURCE_DIR: src });
     assert.equal(await sideload.main(ctx), 0);
-    assert.ok(log.lines.some((l) => l.includes("[dry-run] would run: sh -c 'cargo build --release -p openshell-sandbox --locked'")), log.lines.join('\n'));
+    assert.ok(log.lines.some((l) => l.includes("[dry-run] would run: sh -c $'cargo build --release -p openshell-sandbox --locked'")), log.lines.join('\n'));
     assert.ok(log.lines.some((l) => l.includes('no running pod matches')));
   });
 
@@ -235,7 +244,7 @@ describe('doctor: the sideload smoke pod', () => {
 
   test('an API server that refuses the image volume: fail, naming the API error, and init-container recommended', async () => {
     const exec = scriptedExecutor([
-      [/ create -f -/, (cmd: Cmd) => (cmd.input?.includes('reference:') ? { code: 1, stderr: 'Error from server (BadRequest): strict decoding error: unknown field "spec.volumes[0].image"' } : {})],
+      [/ create -f -/, (ran) => (ran.input.includes('reference:') ? { code: 1, stderr: 'Error from server (BadRequest): strict decoding error: unknown field "spec.volumes[0].image"' } : {})],
       [/ get pod openshell-sideload-smoke-ic-/, { stdout: JSON.stringify({ status: { phase: 'Succeeded' } }) }],
     ]);
     const { ctx } = ctxFor(exec, [], { OPENSHELL_SUPERVISOR_SIDELOAD_METHOD: 'image-volume' });

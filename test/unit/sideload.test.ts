@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Pod } from 'kubernetes-models/v1/Pod';
 import { memoryLogger } from '../../scripts/lib/log.ts';
-import { formatArgv, scriptedExecutor, type Executor } from '../../scripts/lib/run.ts';
+import { quote } from 'zx/core';
+import { answer, history, reset, type Rule } from '../../scripts/lib/sh.ts';
 import { loadSettings, SettingsError } from '../../scripts/lib/settings.ts';
 import {
   applySideload,
@@ -17,6 +18,7 @@ import {
   INSTALL_SCRIPT,
   isReadOnlyPath,
   kubectlTransport,
+  kubeServerVersion,
   mapLimit,
   methodForVersion,
   methodOfPodSpec,
@@ -33,14 +35,23 @@ import {
   swapTempPath,
 } from '../../scripts/lib/sideload.ts';
 import { createContext, type TaskDefinition } from '../../scripts/lib/task.ts';
+import { noDotenvRoot } from '../support/settings-env.ts';
 
 const RO_MOUNTS = 'overlay / overlay rw,relatime 0 0\n/dev/sda1 /opt/openshell/bin ext4 ro,relatime 0 0\n';
 const IMG = { image: 'openshell/supervisor:latest', pullPolicy: 'IfNotPresent' as const };
 const def: TaskDefinition = { name: 'unit', summary: 'unit', main: async () => {} };
-const settings = loadSettings({ env: {}, root: tmpdir(), home: '/home/dev' });
-function ctxWith(executor: Executor, argv: string[] = []) {
+// Never the kit's .env, nor /tmp/.env: an empty root of our own.
+const NO_DOTENV = noDotenvRoot();
+const settings = loadSettings({ env: {}, root: NO_DOTENV, home: '/home/dev' });
+/** Commands answered by `rules`; `exec.calls` is what really ran. */
+function scripted(rules: Rule[]) {
+  reset();
+  answer(rules);
+  return { get calls() { return history.filter((h) => !h.printed).map((h) => h.cmd); } };
+}
+function ctxWith(_exec: ReturnType<typeof scripted>, argv: string[] = []) {
   const log = memoryLogger();
-  return { ctx: createContext(def, { argv, env: {}, log, executor, settings }), log };
+  return { ctx: createContext(def, { argv, env: {}, log, settings }), log };
 }
 
 describe('method parsing', () => {
@@ -61,7 +72,7 @@ describe('method parsing', () => {
     assert.throws(() => parseSideloadMethod('Image-Volume'), SettingsError);
   });
   test('settings.ts rejects the same bad value', () => {
-    assert.throws(() => loadSettings({ env: { OPENSHELL_SUPERVISOR_SIDELOAD_METHOD: 'copy' }, root: tmpdir() }), /allowed values are image-volume, init-container/);
+    assert.throws(() => loadSettings({ env: { OPENSHELL_SUPERVISOR_SIDELOAD_METHOD: 'copy' }, root: NO_DOTENV }), /allowed values are image-volume, init-container/);
   });
 });
 
@@ -196,12 +207,12 @@ describe('sandbox pods', () => {
 });
 
 describe('settings: the sandbox selector', () => {
-  test('defaults to the driver\'s managed-by label and rejects an empty or malformed one', () => {
-    assert.equal(settings.sandboxSelector, 'app.kubernetes.io/part-of=openshell,app.kubernetes.io/component=sandbox');
-    assert.equal(settings.supervisorBuildCommand, 'cargo build --release -p openshell-sandbox');
-    assert.equal(loadSettings({ env: { OPENSHELL_DEV_SANDBOX_SELECTOR: 'app in (a, b),tier!=x' }, root: tmpdir() }).sandboxSelector, 'app in (a, b),tier!=x');
+  test('defaults to the label the agent-sandbox controller puts on every sandbox pod, and rejects an empty or malformed one', () => {
+    assert.equal(settings.sandboxSelector, 'agents.x-k8s.io/sandbox-name-hash');
+    assert.match(settings.supervisorBuildCommand, /\+crt-static.* -p openshell-sandbox$/);
+    assert.equal(loadSettings({ env: { OPENSHELL_DEV_SANDBOX_SELECTOR: 'app in (a, b),tier!=x' }, root: NO_DOTENV }).sandboxSelector, 'app in (a, b),tier!=x');
     for (const bad of ['', 'a=b,', 'a b', 'x=(']) {
-      assert.throws(() => loadSettings({ env: { OPENSHELL_DEV_SANDBOX_SELECTOR: bad }, root: tmpdir() }), /OPENSHELL_DEV_SANDBOX_SELECTOR=.* is not valid: must be a non-empty Kubernetes label selector/);
+      assert.throws(() => loadSettings({ env: { OPENSHELL_DEV_SANDBOX_SELECTOR: bad }, root: NO_DOTENV }), /OPENSHELL_DEV_SANDBOX_SELECTOR=.* is not valid: must be a non-empty Kubernetes label selector/);
     }
   });
 });
@@ -210,7 +221,7 @@ describe('hot-swap', () => {
   const dir = mkdtempSync(join(tmpdir(), 'sideload-unit-'));
   const bin = join(dir, 'openshell-sandbox');
   writeFileSync(bin, 'new supervisor\n', { mode: 0o755 });
-  const kubectl = (...a: string[]) => ['kubectl', '--kubeconfig', '/kc', ...a];
+  const kubectl = ['--kubeconfig', '/kc'];
   const target = { name: 'sb-1', namespace: 'openshell', container: 'agent' };
   const tmp = '/opt/openshell/bin/.openshell-sandbox.n1.new';
 
@@ -228,7 +239,7 @@ describe('hot-swap', () => {
 
   test('kubectl: probe, cp beside, sha256 in the pod, chmod, mv -f — exactly these commands', async () => {
     const sum = await sha256File(bin);
-    const exec = scriptedExecutor([[/sha256sum/, { stdout: `${sum}  ${tmp}\n` }]]);
+    const exec = scripted([[/sha256sum/, { stdout: `${sum}  ${tmp}\n` }]]);
     const { ctx } = ctxWith(exec);
     const [out] = await hotSwap(ctx, kubectlTransport(kubectl), [target], { localPath: bin, nonce: 'n1' });
     assert.equal(out!.status, 'updated');
@@ -237,7 +248,7 @@ describe('hot-swap', () => {
     assert.deepEqual(exec.calls, [
       `${ex} cat /proc/self/mounts`,
       `${k} cp ${bin} openshell/sb-1:${tmp} -c agent`,
-      formatArgv([...ex.split(' '), 'sh', '-c', INSTALL_SCRIPT, 'sh', tmp, sum, '/opt/openshell/bin/openshell-sandbox']),
+      [...ex.split(' '), 'sh', '-c', INSTALL_SCRIPT, 'sh', tmp, sum, '/opt/openshell/bin/openshell-sandbox'].map(quote).join(' '),
     ]);
   });
 
@@ -248,7 +259,7 @@ describe('hot-swap', () => {
   });
 
   test('a checksum mismatch keeps the old binary and removes the temporary file', async () => {
-    const exec = scriptedExecutor([[/sha256sum/, { stdout: `${'0'.repeat(64)}  ${tmp}\n`, code: 3 }]]);
+    const exec = scripted([[/sha256sum/, { stdout: `${'0'.repeat(64)}  ${tmp}\n`, code: 3 }]]);
     const { ctx } = ctxWith(exec);
     const [out] = await hotSwap(ctx, kubectlTransport(kubectl), [target], { localPath: bin, nonce: 'n1' });
     assert.equal(out!.status, 'failed');
@@ -256,7 +267,7 @@ describe('hot-swap', () => {
   });
 
   test('a failed copy removes the temporary file', async () => {
-    const exec = scriptedExecutor([[/ cp /, { code: 1, stderr: 'tar: not found' }]]);
+    const exec = scripted([[/ cp /, { code: 1, stderr: 'tar: not found' }]]);
     const { ctx } = ctxWith(exec);
     const [out] = await hotSwap(ctx, kubectlTransport(kubectl), [target], { localPath: bin, nonce: 'n1' });
     assert.equal(out!.status, 'failed');
@@ -265,7 +276,7 @@ describe('hot-swap', () => {
   });
 
   test('a read-only mount is reported, nothing is copied', async () => {
-    const exec = scriptedExecutor([[/ cat \/proc\/self\/mounts/, { stdout: RO_MOUNTS }]]);
+    const exec = scripted([[/ cat \/proc\/self\/mounts/, { stdout: RO_MOUNTS }]]);
     const { ctx } = ctxWith(exec);
     const [out] = await hotSwap(ctx, kubectlTransport(kubectl), [target], { localPath: bin, nonce: 'n1' });
     assert.equal(out!.status, 'read-only');
@@ -273,7 +284,7 @@ describe('hot-swap', () => {
   });
 
   test('--dry-run prints the writes and runs only the probe', async () => {
-    const exec = scriptedExecutor([]);
+    const exec = scripted([]);
     const { ctx, log } = ctxWith(exec, ['--dry-run']);
     const [out] = await hotSwap(ctx, kubectlTransport(kubectl), [target], { localPath: bin, nonce: 'n1' });
     assert.equal(out!.status, 'planned');
@@ -286,7 +297,7 @@ describe('hot-swap', () => {
 
   test('docker transport: the same steps through docker cp / docker exec', async () => {
     const sum = await sha256File(bin);
-    const exec = scriptedExecutor([[/sha256sum/, { stdout: `${sum}  x\n` }]]);
+    const exec = scripted([[/sha256sum/, { stdout: `${sum}  x\n` }]]);
     const { ctx } = ctxWith(exec);
     await hotSwap(ctx, dockerTransport(), [{ name: 'c1' }], { localPath: bin, nonce: 'n1' });
     assert.deepEqual(exec.calls.slice(0, 2), ['docker exec c1 cat /proc/self/mounts', `docker cp ${bin} c1:${tmp}`]);
@@ -298,11 +309,218 @@ describe('hot-swap', () => {
     const results = await mapLimit([1, 2, 3, 4, 5, 6, 7], 3, async (n) => {
       inFlight++;
       peak = Math.max(peak, inFlight);
-      await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setImmediate(r)); // yield: every worker in flight starts before any ends
       inFlight--;
       return n * 2;
     });
     assert.deepEqual(results, [2, 4, 6, 8, 10, 12, 14]);
     assert.equal(peak, 3);
+  });
+});
+
+// Every outcome of a swap, exactly: what it says, which commands it runs, which of them write.
+describe('hot-swap: every outcome', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sideload-outcomes-'));
+  const bin = join(dir, 'openshell-sandbox');
+  writeFileSync(bin, 'new supervisor\n', { mode: 0o755 });
+  const kubectl: string[] = [];
+  const target = { name: 'sb-1', namespace: 'openshell', container: 'agent' };
+  const dest = '/opt/openshell/bin/openshell-sandbox';
+  const tmp = '/opt/openshell/bin/.openshell-sandbox.n1.new';
+  const swap = async (rules: Rule[], opts: { argv?: string[]; restart?: boolean; remotePath?: string } = {}) => {
+    const exec = scripted(rules);
+    const { ctx } = ctxWith(exec, opts.argv ?? []);
+    const t0 = Date.now();
+    const [out] = await hotSwap(ctx, kubectlTransport(kubectl), [target], { localPath: bin, nonce: 'n1', ...(opts.restart ? { restart: true } : {}), ...(opts.remotePath ? { remotePath: opts.remotePath } : {}) });
+    assert.ok(out!.ms >= 0 && out!.ms <= Date.now() - t0, `ms is the swap's own duration: ${out!.ms}`);
+    return { out: out!, calls: exec.calls, history: [...history] };
+  };
+
+  test('sha256File is the sha256 of the file\'s bytes', async () => {
+    const { createHash } = await import('node:crypto');
+    assert.equal(await sha256File(bin), createHash('sha256').update('new supervisor\n').digest('hex'));
+  });
+
+  test('updated: says where and which sha256; only the copy and the install write', async () => {
+    const sum = await sha256File(bin);
+    const { out, history } = await swap([[/sha256sum/, { stdout: `${sum}  ${tmp}\n` }]]);
+    assert.equal(out.status, 'updated');
+    assert.equal(out.label, 'openshell/sb-1');
+    assert.equal(out.detail, `${dest} sha256 ${sum.slice(0, 12)}`);
+    assert.deepEqual(history.map((c) => c.write), [false, true, true]);
+  });
+
+  test('--restart kills the agent\'s PID 1 after the rename, and says so', async () => {
+    const sum = await sha256File(bin);
+    const { out, calls, history } = await swap([[/sha256sum/, { stdout: `${sum}  ${tmp}\n` }]], { restart: true });
+    assert.equal(out.detail, `${dest} sha256 ${sum.slice(0, 12)}, restarted`);
+    assert.equal(calls.at(-1), 'kubectl exec -n openshell sb-1 -c agent -- kill 1');
+    assert.equal(history.at(-1)!.write, true);
+  });
+
+  test('a mount table that cannot be read fails the swap (nothing copied), naming the last line of the error, or the exit status', async () => {
+    const a = await swap([[/cat \/proc\/self\/mounts/, { code: 1, stdout: 'ignored', stderr: 'first\nerror from: exec\n' }]]);
+    assert.deepEqual([a.out.status, a.out.detail, a.calls.length], ['failed', 'cannot read the container\'s mounts: error from: exec', 1]);
+    const b = await swap([[/cat \/proc\/self\/mounts/, { code: 126, stdout: 'only stdout\n' }]]);
+    assert.equal(b.out.detail, 'cannot read the container\'s mounts: only stdout');
+    const indented = await swap([[/cat \/proc\/self\/mounts/, { code: 1, stderr: 'error:\n    indented cause' }]]);
+    assert.equal(indented.out.detail, 'cannot read the container\'s mounts: indented cause');
+    const c = await swap([[/cat \/proc\/self\/mounts/, { code: 7 }]]);
+    assert.equal(c.out.detail, 'cannot read the container\'s mounts: exit 7');
+  });
+
+  test('under --dry-run a failed probe still shows the plan, with why the read-only check could not run', async () => {
+    const { out } = await swap([[/cat \/proc\/self\/mounts/, { code: 1, stderr: 'no such pod' }]], { argv: ['--dry-run'] });
+    assert.deepEqual([out.status, out.detail], ['planned', `would replace ${dest} (the read-only probe failed: no such pod)`]);
+    const plain = await swap([], { argv: ['--dry-run'], restart: true });
+    assert.deepEqual([plain.out.status, plain.out.detail], ['planned', `would replace ${dest}`]);
+  });
+
+  test('a copy refused as read-only (said on stdout or stderr) is read-only, with no clean-up to do', async () => {
+    for (const said of [{ stdout: 'tar: Read-only file system' }, { stderr: 'read-only file system\n' }]) {
+      const { out, calls } = await swap([[/ cp /, { code: 1, ...said }]]);
+      assert.equal(out.status, 'read-only');
+      assert.match(out.detail, /^\/opt\/openshell\/bin is read-only: .*ead-only file system$/);
+      assert.equal(calls.length, 2, calls.join('\n'));
+    }
+  });
+
+  test('a failed copy\'s clean-up writes (rm -f of the temporary file)', async () => {
+    const { history } = await swap([[/ cp /, { code: 1, stderr: 'tar: not found' }]]);
+    assert.deepEqual(history.at(-1)!.cmd.split(' ').slice(-3), ['rm', '-f', tmp]);
+    assert.equal(history.at(-1)!.write, true);
+  });
+
+  test('an install that fails otherwise (sha256sum missing) removes the temporary file and keeps the old binary', async () => {
+    const { out, calls, history } = await swap([[/sha256sum/, { code: 2, stderr: 'sh: sha256sum: not found' }]]);
+    assert.deepEqual([out.status, out.detail], ['failed', 'verify/rename failed, old binary kept: sh: sha256sum: not found']);
+    assert.equal(calls.at(-1), `kubectl exec -n openshell sb-1 -c agent -- rm -f ${tmp}`);
+    assert.equal(history.at(-1)!.write, true);
+  });
+
+  test('a checksum mismatch names both sums; a missing or misplaced remote sum is "(none)"', async () => {
+    const sum = await sha256File(bin);
+    const none = await swap([[/sha256sum/, { code: 3 }]]);
+    assert.equal(none.out.detail, `checksum mismatch, old binary kept: sha256 (none) in the container, ${sum.slice(0, 12)} locally`);
+    const misplaced = await swap([[/sha256sum/, { code: 3, stdout: `warning ${'a'.repeat(64)} x\n` }]]);
+    assert.match(misplaced.out.detail, /sha256 \(none\) in the container/);
+  });
+
+  test('a binary in the root directory: its directory is /', async () => {
+    const { out } = await swap([[/cat \/proc\/self\/mounts/, { stdout: 'overlay / overlay ro 0 0\n' }]], { remotePath: '/openshell-sandbox' });
+    assert.deepEqual([out.status, out.detail], ['read-only', '/ is a read-only mount']);
+  });
+
+  test('transports: labels, kinds and default namespace and container', () => {
+    const k = kubectlTransport(kubectl);
+    assert.equal(k.kind, 'kubectl');
+    assert.equal(k.label({ name: 'p' }), 'default/p');
+    assert.deepEqual(k.exec({ name: 'p' }, ['true']).argv, ['kubectl', 'exec', '-n', 'default', 'p', '-c', 'agent', '--', 'true']);
+    assert.deepEqual(k.copy({ name: 'p', container: 'c2' }, '/l', '/r').argv, ['kubectl', 'cp', '/l', 'default/p:/r', '-c', 'c2']);
+    const d = dockerTransport('podman');
+    assert.equal(d.kind, 'podman');
+    assert.equal(d.label({ name: 'c1' }), 'podman:c1');
+  });
+});
+
+describe('mount table, pod list, version: the edges', () => {
+  test('isReadOnlyPath: malformed lines are skipped; \\040 is a space; a parent mount counts; the later of two mounts on one point wins', () => {
+    assert.equal(isReadOnlyPath('garbage\nnone /opt/openshell/bin\noverlay / overlay rw 0 0\n', '/opt/openshell/bin'), false);
+    assert.equal(isReadOnlyPath('overlay / overlay rw 0 0\n/dev/x /opt/my\\040dir ext4 ro 0 0\n', '/opt/my dir/bin'), true);
+    assert.equal(isReadOnlyPath('overlay / overlay rw 0 0\n/dev/x /opt ext4 ro 0 0\n', '/opt/openshell/bin'), true);
+    assert.equal(isReadOnlyPath('overlay / overlay rw 0 0\n/dev/x /op ext4 ro 0 0\n', '/opt/openshell/bin'), false, 'a prefix that is not a parent');
+    assert.equal(isReadOnlyPath('a /opt/openshell/bin tmpfs rw 0 0\nb /opt/openshell/bin tmpfs ro 0 0\n', '/opt/openshell/bin'), true);
+    assert.equal(isReadOnlyPath('a /opt/openshell/bin tmpfs ro 0 0\nb / overlay rw 0 0\n', '/opt/openshell/bin'), true, 'the longest, not the last');
+  });
+
+  test('sandboxPodsFrom: tolerates missing fields; the agent container by name, else the first; init-container image and policy', () => {
+    assert.deepEqual(sandboxPodsFrom('{}'), []);
+    assert.deepEqual(sandboxPodsFrom(JSON.stringify({ items: [{}, { metadata: {} }, { status: { phase: 'Running' } }, { status: { phase: 'Running' }, metadata: {} }] })), []);
+    const [bare] = sandboxPodsFrom(JSON.stringify({ items: [{ metadata: { name: 'bare' }, status: { phase: 'Running' } }] }));
+    assert.deepEqual(bare, { name: 'bare', namespace: 'default', container: 'agent', method: undefined, image: undefined, pullPolicy: undefined });
+    const pods = sandboxPodsFrom(
+      JSON.stringify({
+        items: [
+          {
+            metadata: { name: 'x', namespace: 'ns' },
+            status: { phase: 'Running' },
+            spec: {
+              containers: [{ name: 'sidecar' }, { name: 'agent' }],
+              volumes: [{ name: 'other', emptyDir: {} }, { name: 'openshell-supervisor-bin', emptyDir: {} }],
+              initContainers: [{ name: 'setup', image: 'setup:1', imagePullPolicy: 'Never' }, { name: 'openshell-supervisor-install', image: 'sup:1', imagePullPolicy: 'Always' }],
+            },
+          },
+          { metadata: { name: 'y', namespace: 'ns' }, status: { phase: 'Running' }, spec: { containers: [{ name: 'main' }, { name: 'side' }] } },
+          {
+            metadata: { name: 'z', namespace: 'ns' },
+            status: { phase: 'Running' },
+            spec: {
+              containers: [{ name: 'agent' }],
+              volumes: [{ name: 'data', image: { reference: 'data:1', pullPolicy: 'Never' } }, { name: 'openshell-supervisor-bin', image: { reference: 'sup:2', pullPolicy: 'Always' } }],
+            },
+          },
+        ],
+      }),
+    );
+    assert.deepEqual(
+      pods.map((p) => [p.name, p.container, p.method, p.image, p.pullPolicy]),
+      [
+        ['x', 'agent', 'init-container', 'sup:1', 'Always'],
+        ['y', 'main', undefined, undefined, undefined],
+        ['z', 'agent', 'image-volume', 'sup:2', 'Always'],
+      ],
+    );
+  });
+
+  test('methodForVersion: image-volume from 1.35 on (and on any later major), init-container before', () => {
+    for (let minor = 20; minor <= 40; minor++) assert.equal(methodForVersion({ major: 1, minor }), minor >= 35 ? 'image-volume' : 'init-container', `1.${minor}`);
+    assert.equal(methodForVersion({ major: 2, minor: 0 }), 'image-volume');
+    assert.equal(methodForVersion({ major: 0, minor: 99 }), 'init-container');
+    assert.equal(methodForVersion('v1.34.9'), 'init-container');
+    assert.match(chooseMethod(undefined, 'v1.29.3').reason, /^Kubernetes 1\.29 < 1\.35 \(OPENSHELL_SUPERVISOR_SIDELOAD_METHOD empty\)$/);
+    assert.equal(chooseMethod(undefined, { major: 1, minor: 36 }).method, 'image-volume');
+  });
+
+  test('kubeServerVersion: the server\'s version; else why not, from stderr, then stdout', async () => {
+    scripted([['kubectl version', { stdout: JSON.stringify({ serverVersion: { major: '1', minor: '36', gitVersion: 'v1.36.3' } }) }]]);
+    assert.deepEqual(await kubeServerVersion([]), { major: 1, minor: 36, gitVersion: 'v1.36.3' });
+    scripted([['kubectl version', { stdout: JSON.stringify({ serverVersion: { major: '1', minor: '29' } }) }]]);
+    assert.equal((await kubeServerVersion([])).gitVersion, '');
+    scripted([['kubectl version', { code: 1, stdout: '{"clientVersion":{}}', stderr: 'E1 first\nUnable to connect to the server: dial tcp 127.0.0.1:1: connect: connection refused\n' }]]);
+    await assert.rejects(kubeServerVersion([]), { message: 'the API server did not report its version (Unable to connect to the server: dial tcp 127.0.0.1:1: connect: connection refused)' });
+    scripted([['kubectl version', { stdout: 'not json\nat all' }]]);
+    await assert.rejects(kubeServerVersion([]), { message: 'the API server did not report its version (at all)' });
+  });
+
+  test('applySideload appends to what the spec has, adds no init containers for image volumes, and tolerates a spec without containers', () => {
+    const spec = {
+      volumes: [{ name: 'data', emptyDir: {} }],
+      initContainers: [{ name: 'setup', image: 's' }],
+      containers: [{ name: 'side', image: 'x' }, { name: 'agent', image: 'a', volumeMounts: [{ name: 'data', mountPath: '/data' }], securityContext: { readOnlyRootFilesystem: true } }],
+    };
+    const iv = applySideload(spec, 'image-volume', IMG);
+    assert.deepEqual(iv.volumes!.map((v) => v.name), ['data', 'openshell-supervisor-bin']);
+    assert.deepEqual(iv.initContainers!.map((c) => c.name), ['setup']);
+    assert.deepEqual(iv.containers[1]!.volumeMounts!.map((m) => m.name), ['data', 'openshell-supervisor-bin']);
+    assert.deepEqual(iv.containers[1]!.securityContext, { readOnlyRootFilesystem: true, runAsUser: 0 });
+    assert.equal(iv.containers[0]!.command, undefined, 'the sidecar is not the agent');
+    const bare = applySideload({ containers: [{ name: 'agent', image: 'a' }] }, 'image-volume', IMG);
+    assert.equal('initContainers' in bare, false);
+    assert.deepEqual(bare.containers[0]!.volumeMounts, [{ name: 'openshell-supervisor-bin', mountPath: '/opt/openshell/bin', readOnly: true }]);
+    assert.deepEqual(applySideload({ containers: [] }, 'init-container', IMG).volumes!.map((v) => v.name), ['openshell-supervisor-bin']);
+    assert.deepEqual(sideloadFragments('image-volume', IMG).agent, {
+      command: ['/opt/openshell/bin/openshell-sandbox'],
+      securityContext: { runAsUser: 0 },
+      volumeMounts: [{ name: 'openshell-supervisor-bin', mountPath: '/opt/openshell/bin', readOnly: true }],
+    });
+    assert.equal(methodOfPodSpec(undefined), undefined);
+    assert.equal(methodOfPodSpec({ containers: [] }), undefined);
+  });
+
+  test('the fallback image\'s Dockerfile, exactly', () => {
+    assert.equal(
+      supervisorDockerfile(),
+      '# Generated by k8s:dev:sideload: the supervisor binary alone, at the path the image volume and copy-self expect.\nFROM scratch\nCOPY openshell-sandbox /openshell-sandbox\nENTRYPOINT ["/openshell-sandbox"]\n',
+    );
   });
 });

@@ -11,19 +11,21 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { bootstrap, helmValuesArgs } from '../../scripts/k8s-dev/bootstrap.ts';
 import { down } from '../../scripts/k8s-dev/down.ts';
-import { gateway, gatewayEnv } from '../../scripts/k8s-dev/gateway.ts';
+import { gateway } from '../../scripts/k8s-dev/gateway.ts';
+import { devGatewayToml } from '../../scripts/lib/gateway-config.ts';
+import { parseToml } from '../support/toml.ts';
 import { imageSpecs, sync } from '../../scripts/k8s-dev/sync.ts';
 import { up } from '../../scripts/k8s-dev/up.ts';
-import { SKAFFOLD_FILE, skaffoldArgv, watch } from '../../scripts/k8s-dev/watch.ts';
-import { DEV_VALUES, devImages } from '../../scripts/lib/bootstrap.ts';
+import { SKAFFOLD_FILE, watch } from '../../scripts/k8s-dev/watch.ts';
+import { DEV_VALUES } from '../../scripts/lib/bootstrap.ts';
 import type { Engine } from '../../scripts/lib/engine.ts';
 import { buildArgv, contentTag, pushArgv } from '../../scripts/lib/images.ts';
 import { memoryLogger } from '../../scripts/lib/log.ts';
 import { portFree } from '../../scripts/lib/ports.ts';
-import { k3dConfig, k3dProvider } from '../../scripts/lib/providers/k3d.ts';
-import { scriptedExecutor } from '../../scripts/lib/run.ts';
+import { k3dConfig } from '../../scripts/lib/providers/k3d.ts';
+import { answer, history, reset, type Rule } from '../../scripts/lib/sh.ts';
 import { KIT_ROOT, loadSettings } from '../../scripts/lib/settings.ts';
-import { createContext, type TaskDefinition } from '../../scripts/lib/task.ts';
+import { createContext, parseFlags, UserError, type TaskDefinition } from '../../scripts/lib/task.ts';
 import { resetToolCache } from '../../scripts/lib/tools.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'openshell-tasks-unit-'));
@@ -57,11 +59,11 @@ function baseEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   };
 }
 
-type Rules = Parameters<typeof scriptedExecutor>[0];
+type Rules = Rule[];
 /** A machine with Docker, k3d and kubectl that answer. */
 const machine: Rules = [
-  [/^sh -c 'command -v "\$0"' docker$/, { stdout: '/usr/bin/docker\n' }],
-  [/^sh -c 'command -v "\$0"' /, { code: 1 }],
+  [/^command -v docker$/, { stdout: '/usr/bin/docker\n' }],
+  [/^command -v /, { code: 1 }],
   ['docker --version', { stdout: 'Docker version 28.2.2, build e6534b4\n' }],
   ['docker version', { stdout: '28.2.2\n' }],
   ['k3d version', { stdout: 'k3d version v5.8.3\nk3s version v1.35.1-k3s1 (default)\n' }],
@@ -70,10 +72,13 @@ const machine: Rules = [
 ];
 
 function ctxFor(def: TaskDefinition, env: NodeJS.ProcessEnv, rules: Rules, argv: string[] = []) {
-  const executor = scriptedExecutor([...rules, ...machine]);
+  reset();
+  answer([...rules, ...machine]);
+  // What really ran (a dry run's writes are printed instead).
+  const executor = { get calls() { return history.filter((h) => !h.printed).map((h) => h.cmd); } };
   const log = memoryLogger();
   const settings = loadSettings({ env, root: work, home: env.HOME! });
-  return { ctx: createContext(def, { argv, env, executor, settings, log }), executor, log };
+  return { ctx: createContext(def, { argv, env, settings, log }), executor, log };
 }
 
 const ran = (calls: string[], prefix: string) => calls.filter((c) => c.startsWith(prefix));
@@ -83,9 +88,9 @@ describe('up', () => {
     const env = baseEnv({ OPENSHELL_DEV_AGENTS: '2' });
     const { ctx, executor, log } = ctxFor(up, env, [['k3d cluster list -o json', { stdout: '[]' }]], ['--dry-run']);
     assert.equal(await up.main(ctx), 0);
-    const create = ctx.run.history.find((c) => c.argv.join(' ') === 'k3d cluster create --config -');
-    assert.ok(create, ctx.run.history.map((c) => c.argv.join(' ')).join('\n'));
-    assert.equal(create.mutates, true);
+    const create = history.find((c) => c.cmd === 'k3d cluster create --config -');
+    assert.ok(create, history.map((c) => c.cmd).join('\n'));
+    assert.equal(create.write, true);
     assert.deepEqual(ran(executor.calls, 'k3d cluster create'), [], 'dry run: printed, not run');
     assert.ok(log.lines.some((l) => l.includes('[dry-run] would run: k3d cluster create --config - <<EOF')));
     assert.equal(create.env?.DOCKER_HOST, undefined, 'Docker: the default socket');
@@ -148,6 +153,13 @@ describe('up', () => {
       apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     });
     after(() => server.close());
+    // The kit writes with `kubectl apply --server-side -f -`: stored where the fake API server reads.
+    const serverSideApply: Rules[number] = [/ apply --server-side /, (ran) => {
+      const obj = parse(ran.input) as { metadata: { name: string } };
+      writes.push(`APPLY ${obj.metadata.name}`);
+      configMaps.set(obj.metadata.name, { ...obj, metadata: { ...obj.metadata, resourceVersion: '1' } });
+      return {};
+    }];
 
     test('does not create; writes its own kubeconfig, waits for nodes, advertises the registry; a re-run changes nothing', async () => {
       const env = baseEnv({ OPENSHELL_DEV_TIMEOUT: '5' });
@@ -167,13 +179,14 @@ current-context: k3d-openshell-dev
       const rules: Rules = [
         ['k3d cluster list -o json', { stdout: JSON.stringify([{ name: 'openshell-dev', serversCount: 1, serversRunning: 1, agentsCount: 1, agentsRunning: 1 }]) }],
         ['k3d kubeconfig get openshell-dev', { stdout: kubeconfig }],
+        serverSideApply,
       ];
       const first = ctxFor(up, env, rules);
       assert.equal(await up.main(first.ctx), 0, first.log.lines.join('\n'));
       assert.deepEqual(ran(first.executor.calls, 'k3d cluster create'), []);
       assert.deepEqual(ran(first.executor.calls, 'k3d cluster start'), []);
       assert.equal(readFileSync(env.OPENSHELL_DEV_KUBECONFIG!, 'utf8'), kubeconfig);
-      assert.deepEqual(writes, ['POST local-registry-hosting']);
+      assert.deepEqual(writes, ['APPLY local-registry-hosting']);
       const hosting = parse((configMaps.get('local-registry-hosting') as { data: Record<string, string> }).data['localRegistryHosting.v1']!) as Record<string, string>;
       assert.equal(hosting.host, `localhost:${registryPort}`);
       assert.equal(hosting.hostFromClusterNetwork, 'openshell-registry:5000');
@@ -181,9 +194,24 @@ current-context: k3d-openshell-dev
 
       const second = ctxFor(up, env, rules);
       assert.equal(await up.main(second.ctx), 0);
-      assert.deepEqual(writes, ['POST local-registry-hosting'], 'no second write');
+      assert.deepEqual(writes, ['APPLY local-registry-hosting'], 'no second write');
       assert.ok(!second.log.lines.some((l) => /kubeconfig (created|updated)/.test(l)));
-      assert.deepEqual(second.ctx.run.history.filter((c) => c.mutates).map((c) => c.argv.join(' ')), []);
+      assert.deepEqual(history.filter((c) => c.write).map((c) => c.cmd), []);
+    });
+
+    test('existing provider: the cluster\'s registry configuration is left alone (no local-registry-hosting write)', async () => {
+      writes.length = 0;
+      configMaps.clear();
+      const env = baseEnv({ OPENSHELL_DEV_TIMEOUT: '5', OPENSHELL_DEV_CLUSTER_PROVIDER: 'existing' });
+      const kubeconfig = `apiVersion: v1\nkind: Config\nclusters:\n- name: shared\n  cluster: {server: "${apiUrl}", insecure-skip-tls-verify: true}\nusers:\n- name: me\n  user: {token: dev}\ncontexts:\n- name: shared\n  context: {cluster: shared, user: me}\ncurrent-context: shared\n`;
+      const { ctx, log } = ctxFor(up, env, [
+        ['kubectl version -o json', { stdout: '{"serverVersion":{"gitVersion":"v1.36.3"}}' }],
+        ['kubectl config view --minify --flatten --raw', { stdout: kubeconfig }],
+        serverSideApply,
+      ]);
+      assert.equal(await up.main(ctx), 0, log.lines.join('\n'));
+      assert.deepEqual(writes, [], 'nothing written to a cluster the kit did not configure');
+      assert.equal(configMaps.size, 0);
     });
   });
 });
@@ -196,7 +224,7 @@ test('down on an absent cluster is a no-op that changes no kubeconfig', async ()
   const { ctx, executor, log } = ctxFor(down, env, [['k3d cluster list -o json', { stdout: '[]' }]]);
   assert.equal(await down.main(ctx), 0);
   assert.deepEqual(executor.calls.filter((c) => / delete /.test(c)), []);
-  assert.deepEqual(ctx.run.history.filter((c) => c.mutates), []);
+  assert.deepEqual(history.filter((c) => c.write), []);
   assert.equal(readFileSync(join(env.HOME!, '.kube', 'config'), 'utf8'), userConfig);
   assert.deepEqual(readdirSync(join(env.HOME!, '.kube')), ['config'], 'no backup written');
   assert.ok(log.lines.some((l) => l.includes('no cluster openshell-dev: nothing to delete')));
@@ -212,37 +240,53 @@ test('down sweeps a registry left from an earlier cluster', async () => {
   assert.deepEqual(executor.calls.filter((c) => / delete /.test(c)), ['k3d registry delete openshell-registry']);
 });
 
-test('watch runs skaffold dev against the dev kubeconfig, namespace and registry', () => {
+test('watch runs skaffold dev against the dev kubeconfig, namespace and registry, passing the rest to skaffold', async () => {
   const env = baseEnv({ OPENSHELL_DEV_NAMESPACE: 'gw', OPENSHELL_DEV_KUBECONFIG: '/tmp/dev.yaml' });
-  const { ctx } = ctxFor(watch, env, []);
-  assert.deepEqual(skaffoldArgv(ctx, ['--tail=false']), [
-    'skaffold', 'dev',
-    '--filename', SKAFFOLD_FILE,
-    '--kubeconfig', '/tmp/dev.yaml',
-    '--namespace', 'gw',
-    '--default-repo', `localhost:${registryPort}`,
-    '--cleanup=true',
-    '--tail=false',
-  ]);
+  const { ctx } = ctxFor(watch, env, [], ['--dry-run', '--tail=false']);
+  assert.equal(await watch.main(ctx), 0);
+  const skaffold = history.find((c) => c.cmd.startsWith('skaffold '));
+  assert.equal(
+    skaffold?.cmd,
+    `skaffold dev --filename ${SKAFFOLD_FILE} --kubeconfig /tmp/dev.yaml --namespace gw --default-repo localhost:${registryPort} --cleanup=true --tail=false`,
+  );
+  assert.equal(skaffold?.write, true);
+  assert.equal(skaffold?.cwd, KIT_ROOT);
   assert.equal(SKAFFOLD_FILE, join(KIT_ROOT, 'skaffold.yaml'));
 });
 
-test('gateway gets the seed\'s environment', () => {
-  const env = baseEnv();
-  const { ctx } = ctxFor(gateway, env, []);
-  // The image main() passes: where pods pull from, and the dev supervisor repository.
-  const sup = devImages().supervisor;
-  const image = `${k3dProvider.registry(ctx).cluster}/${sup.repo}:${sup.tag}`;
-  assert.equal(image, 'openshell-registry:5000/openshell-supervisor:dev');
-  assert.deepEqual(gatewayEnv(ctx, image, 'image-volume'), {
-    KUBECONFIG: env.OPENSHELL_DEV_KUBECONFIG,
-    OPENSHELL_DRIVERS: 'kubernetes',
-    OPENSHELL_SANDBOX_NAMESPACE: 'openshell',
-    OPENSHELL_SANDBOX_IMAGE: 'openshell-registry:5000/openshell-supervisor:dev',
-    OPENSHELL_SUPERVISOR_SIDELOAD_METHOD: 'image-volume',
+test('gateway: the config file upstream\'s dev gateway writes (the driver reads its settings from the file, not the environment)', () => {
+  const toml = devGatewayToml({
+    certsDir: '/state/tls',
+    gatewayId: 'openshell-dev-dev',
+    sandboxNamespace: 'sandboxes',
+    defaultImage: 'example/sandbox:1',
+    grpcEndpoint: 'http://host.k3d.internal:17670',
+    supervisorImage: 'openshell-registry:5000/openshell-supervisor:dev',
+    sideloadMethod: 'init-container',
   });
-  const other = ctxFor(gateway, baseEnv({ OPENSHELL_SANDBOX_NAMESPACE: 'sandboxes' }), []);
-  assert.equal(gatewayEnv(other.ctx, image, 'init-container').OPENSHELL_SANDBOX_NAMESPACE, 'sandboxes');
+  const doc = parseToml(toml);
+  assert.deepEqual(doc, {
+    openshell: {
+      version: 1,
+      gateway: {
+        compute_drivers: ['kubernetes'],
+        default_image: 'example/sandbox:1',
+        disable_tls: true,
+        auth: { allow_unauthenticated_users: true },
+        gateway_jwt: { signing_key_path: '/state/tls/jwt/signing.pem', public_key_path: '/state/tls/jwt/public.pem', kid_path: '/state/tls/jwt/kid', gateway_id: 'openshell-dev-dev', ttl_secs: 3600 },
+      },
+      drivers: {
+        kubernetes: {
+          namespace: 'sandboxes',
+          gateway_id: 'openshell-dev-dev',
+          grpc_endpoint: 'http://host.k3d.internal:17670',
+          supervisor_image: 'openshell-registry:5000/openshell-supervisor:dev',
+          supervisor_image_pull_policy: 'Always',
+          supervisor_sideload_method: 'init-container',
+        },
+      },
+    },
+  });
 });
 
 describe('sync', () => {
@@ -265,7 +309,7 @@ describe('sync', () => {
       'podman', 'build', '-f', join(KIT_ROOT, 'deploy', 'docker', 'Dockerfile.supervisor'), '-t', 'localhost:5000/openshell-supervisor:dev', KIT_ROOT,
     ]);
     assert.equal(specs.supervisor.repo, 'openshell-supervisor');
-    assert.equal(specs.gateway.binary, 'openshell-server');
+    assert.equal(specs.gateway.binary, 'openshell-gateway');
     assert.equal(specs.supervisor.binary, 'openshell-sandbox');
     assert.deepEqual(pushArgv(docker, refs[0]!), ['docker', 'push', refs[0]]);
     assert.deepEqual(pushArgv(podman, refs[0]!), ['podman', 'push', '--tls-verify=false', refs[0]]);
@@ -342,3 +386,52 @@ test('k3dConfig applies non-default settings', () => {
   assert.throws(() => loadSettings({ env: { ...env, OPENSHELL_DEV_REGISTRY_IMAGE: 'no tag' }, root: work, home: env.HOME! }), /OPENSHELL_DEV_REGISTRY_IMAGE="no tag" is not valid/);
 });
 
+
+test('up --dry-run prints the k3d config where k3d is not installed yet', async () => {
+  const env = baseEnv();
+  const { ctx, executor, log } = ctxFor(up, env, [[/^k3d /, { code: 127, stderr: 'k3d: command not found' }]], ['--dry-run']);
+  assert.equal(await up.main(ctx), 0, log.lines.join('\n'));
+  assert.ok(log.lines.some((l) => l.includes('[dry-run] would run: k3d cluster create --config - <<EOF') && l.includes('kind: Simple')), log.lines.join('\n'));
+  assert.deepEqual(ran(executor.calls, 'k3d cluster create'), []);
+});
+
+describe('flags', () => {
+  test('-h is --help for every task', () => {
+    for (const def of [up, down, bootstrap, sync, watch, gateway]) assert.equal(parseFlags(def, ['-h']).help, true, def.name);
+  });
+  test('watch passes every argument that is not its own to skaffold dev', () => {
+    assert.deepEqual(parseFlags(watch, ['-p', 'ha']).args, ['-p', 'ha']);
+    const f = parseFlags(watch, ['--dry-run', '--verbose', '-p', 'ha', '--verbose']);
+    assert.equal(f.dryRun, true);
+    assert.equal(f.verbose, true);
+    assert.deepEqual(f.args, ['-p', 'ha', '--verbose']);
+    assert.deepEqual(parseFlags(watch, ['--', '--dry-run']).args, ['--dry-run'], 'after --, even its own flags pass through');
+  });
+  test('gateway passes every argument that is not its own to the gateway', () => {
+    assert.deepEqual(parseFlags(gateway, ['--port', '9090', '--', '-x']).args, ['--port', '9090', '--', '-x']);
+  });
+  test('a task without passthrough refuses an unknown flag with exit 2 and its usage', () => {
+    assert.throws(() => parseFlags(up, ['-p', 'ha']), (err: UserError) => err.exitCode === 2 && /Unknown option '-p'/.test(err.message) && /usage: mise run k8s:dev:up/.test(err.message));
+  });
+  test('watch --dry-run prints the skaffold command with the passed arguments', async () => {
+    const { ctx, executor, log } = ctxFor(watch, baseEnv(), [], ['--dry-run', '-p', 'ha']);
+    assert.equal(await watch.main(ctx), 0);
+    assert.deepEqual(ran(executor.calls, 'skaffold'), []);
+    assert.ok(log.lines.some((l) => /\[dry-run\] would run: skaffold dev .* --cleanup=true -p ha$/.test(l)), log.lines.join('\n'));
+  });
+});
+
+test('k3dConfig keeps what cluster.yaml says in registries.config; only the localhost mirror follows the settings', () => {
+  const s = loadSettings({ env: { HOME: work, OPENSHELL_DEV_REGISTRY_PORT: '5111' }, root: work, home: work });
+  const base = readFileSync(join(KIT_ROOT, 'deploy', 'k3d', 'cluster.yaml'), 'utf8').replace(
+    '    mirrors:\n',
+    '    mirrors:\n      "docker.io":\n        endpoint:\n          - https://mirror.example.com\n',
+  );
+  const cfg = k3dConfig(s, {}, base) as { registries: { config: string } };
+  assert.deepEqual(parse(cfg.registries.config), {
+    mirrors: {
+      'docker.io': { endpoint: ['https://mirror.example.com'] },
+      'localhost:5111': { endpoint: ['http://openshell-registry:5000'] },
+    },
+  });
+});

@@ -2,19 +2,16 @@
 // a missing or old tool gets.
 import assert from 'node:assert/strict';
 import { beforeEach, test } from 'node:test';
-import { memoryLogger } from '../../scripts/lib/log.ts';
-import { scriptedExecutor, spawnExecutor, type Executor } from '../../scripts/lib/run.ts';
-import { loadSettings } from '../../scripts/lib/settings.ts';
-import { createContext, UserError } from '../../scripts/lib/task.ts';
+import { answer, history, reset, type Rule } from '../../scripts/lib/sh.ts';
+import { UserError } from '../../scripts/lib/task.ts';
 import { atLeast, checkTool, parseToolVersion, requireTools, resetToolCache, TOOLS } from '../../scripts/lib/tools.ts';
 import { missingTools } from '../support/requires.ts';
 
-beforeEach(() => resetToolCache());
-
-const def = { name: 'tools', summary: '', main: async () => {} };
-const env = { HOME: '/nonexistent', PATH: process.env.PATH, OPENSHELL_DEV_KUBECONFIG: '/nonexistent/kc.yaml' };
-const settings = loadSettings({ env, root: '/nonexistent', home: '/nonexistent' });
-const ctxWith = (executor: Executor) => createContext(def, { argv: [], env, executor, settings, log: memoryLogger() });
+beforeEach(() => {
+  resetToolCache();
+  reset();
+});
+const answering = (rules: Rule[]) => answer(rules);
 
 test('parseToolVersion on real outputs', () => {
   const cases: Array<[string, string | undefined]> = [
@@ -49,32 +46,30 @@ test('atLeast compares numerically, part by part', () => {
 });
 
 test('a missing tool: the message says `mise install`', async () => {
-  const ctx = ctxWith(scriptedExecutor([['k3d', { code: 127, stderr: 'k3d: command not found' }]]));
-  const st = await checkTool(ctx, 'k3d');
+  answering([['k3d', { code: 127, stderr: 'k3d: command not found' }]]);
+  const st = await checkTool('k3d');
   assert.equal(st.ok, false);
   assert.equal(st.message, 'k3d not found on PATH: run `mise install` (tools are pinned in mise.toml)');
-  await assert.rejects(requireTools(ctx, 'k3d', 'kubectl'), (err: Error) => err instanceof UserError && /^k3d not found on PATH: run `mise install`/.test(err.message));
+  await assert.rejects(requireTools('k3d', 'kubectl'), (err: Error) => err instanceof UserError && /^k3d not found on PATH: run `mise install`/.test(err.message));
 });
 
 test('too old, failing, and fine', async () => {
-  const ctx = ctxWith(
-    scriptedExecutor([
-      ['helm version --short', { stdout: 'v3.12.0+gc9f554d\n' }],
-      ['skaffold version', { code: 1, stderr: 'panic: boom\n' }],
-      ['kubectl version --client -o json', { stdout: '{"clientVersion":{"gitVersion":"v1.35.1"}}' }],
-      ['docker --version', { stdout: 'Docker version 28.2.2, build e6534b4' }],
-    ]),
-  );
-  const [helm, skaffold, kubectl, docker] = await Promise.all(['helm', 'skaffold', 'kubectl', 'docker'].map((t) => checkTool(ctx, t)));
+  answering([
+    ['helm version --short', { stdout: 'v3.12.0+gc9f554d\n' }],
+    ['skaffold version', { code: 1, stderr: 'panic: boom\n' }],
+    ['kubectl version --client -o json', { stdout: '{"clientVersion":{"gitVersion":"v1.35.1"}}' }],
+    ['docker --version', { stdout: 'Docker version 28.2.2, build e6534b4' }],
+  ]);
+  const [helm, skaffold, kubectl, docker] = await Promise.all(['helm', 'skaffold', 'kubectl', 'docker'].map((t) => checkTool(t)));
   assert.deepEqual(helm, { name: 'helm', ok: false, version: '3.12.0', message: 'helm 3.12.0 is older than 3.14: run `mise install` (tools are pinned in mise.toml)' });
   assert.equal(skaffold!.ok, false);
   assert.match(skaffold!.message, /^skaffold is installed but `skaffold version` failed: run `mise install`/);
   assert.deepEqual(kubectl, { name: 'kubectl', ok: true, version: '1.35.1', message: 'kubectl 1.35.1' });
   assert.equal(docker!.ok, true);
-  assert.deepEqual(ctx.run.history.map((c) => c.argv[0]).sort(), ['docker', 'helm', 'kubectl', 'skaffold']);
+  assert.deepEqual(history.map((c) => c.cmd.split(' ')[0]).sort(), ['docker', 'helm', 'kubectl', 'skaffold']);
   // Checked once per process.
-  await checkTool(ctx, 'helm');
-  assert.equal(ctx.run.history.length, 4);
+  await checkTool('helm');
+  assert.equal(history.length, 4);
 });
 
 test('every tool with a minimum has a hint', () => {
@@ -82,9 +77,8 @@ test('every tool with a minimum has a hint', () => {
 });
 
 test('the real helm and kubectl on this machine parse and pass', { skip: missingTools('helm', 'kubectl') }, async () => {
-  const ctx = ctxWith(spawnExecutor(memoryLogger()));
   for (const name of ['helm', 'kubectl']) {
-    const st = await checkTool(ctx, name);
+    const st = await checkTool(name);
     assert.equal(st.ok, true, st.message);
     assert.match(st.version ?? '', /^\d+\.\d+(\.\d+)?$/, `${name}: ${st.message}`);
     assert.ok(atLeast(st.version!, TOOLS[name]!.min!));

@@ -2,17 +2,15 @@
 // tests at any cluster"). It never creates or deletes a cluster; `up` copies
 // the chosen context into the kit's own kubeconfig file so every other task
 // works unchanged, and `down` only removes what the kit installed.
+import { registryEndpoints } from '../registry.ts';
+import { $ } from '../sh.ts';
 import type { TaskContext } from '../task.ts';
 import { UserError } from '../task.ts';
 import type { ClusterProvider, ClusterState, RegistryEndpoints } from './types.ts';
 
+/** kubectl against the user's own kubeconfig (not the kit's file), in the chosen context. */
 function contextArgs(ctx: TaskContext): string[] {
   return ctx.settings.context ? ['--context', ctx.settings.context] : [];
-}
-
-/** kubectl against the user's own kubeconfig (not the kit's file). */
-function userKubectl(ctx: TaskContext, ...args: string[]): string[] {
-  return ['kubectl', ...contextArgs(ctx), ...args];
 }
 
 export const existingProvider: ClusterProvider = {
@@ -23,7 +21,7 @@ export const existingProvider: ClusterProvider = {
 
   async state(ctx): Promise<ClusterState> {
     const what = ctx.settings.context || 'the current context';
-    const r = await ctx.run.run({ argv: userKubectl(ctx, 'version', '-o', 'json', '--request-timeout=5s'), check: false, timeoutMs: 15_000 });
+    const r = await $({ nothrow: true, timeout: '15s' })`kubectl ${contextArgs(ctx)} version -o json --request-timeout=5s`;
     const serverVersion = /"serverVersion"[\s\S]*?"gitVersion"\s*:\s*"([^"]+)"/.exec(r.stdout)?.[1];
     if (serverVersion) return { exists: true, running: true, detail: `existing: ${what} (${serverVersion})` };
     const why = (r.stderr || r.stdout).trim().split('\n').pop() ?? 'no answer';
@@ -45,10 +43,10 @@ export const existingProvider: ClusterProvider = {
   },
 
   async kubeconfig(ctx) {
-    return ctx.run.out(userKubectl(ctx, 'config', 'view', '--minify', '--flatten', '--raw'), { timeoutMs: 15_000 });
+    return (await $({ timeout: '15s' })`kubectl ${contextArgs(ctx)} config view --minify --flatten --raw`).stdout;
   },
 
   registry(ctx): RegistryEndpoints {
-    return { host: `localhost:${ctx.settings.registryPort}`, cluster: `${ctx.settings.registryName}:5000` };
+    return registryEndpoints(ctx.settings);
   },
 };

@@ -7,8 +7,8 @@ export async function providerFor(name: ProviderName): Promise<ClusterProvider> 
   switch (name) {
     case 'k3d':
       return (await import('./k3d.ts')).k3dProvider;
-    case 'kwok':
-      return (await import('./kwok.ts')).kwokProvider;
+    case 'kwok': // the test bed's: a local control plane with simulated nodes
+      return (await import('../../testbed/kwok-provider.ts')).kwokProvider;
     case 'existing':
       return (await import('./existing.ts')).existingProvider;
   }

@@ -9,12 +9,13 @@ import { useEngine } from '../engine.ts';
 import { GATEWAY_NODE_PORT, KIT_ROOT, type Settings } from '../settings.ts';
 import type { TaskContext } from '../task.ts';
 import { UserError } from '../task.ts';
+import { $, $w, isDryRun, ProcessOutput } from '../sh.ts';
 import { requireTools } from '../tools.ts';
 import { portProblem } from '../ports.ts';
+import { REGISTRY_CONTAINER_PORT, registryEndpoints } from '../registry.ts';
 import type { ClusterProvider, ClusterState, RegistryEndpoints } from './types.ts';
 
 export const K3D_CONFIG = join(KIT_ROOT, 'deploy', 'k3d', 'cluster.yaml');
-const REGISTRY_CONTAINER_PORT = 5000;
 
 interface K3dCluster {
   name: string;
@@ -50,24 +51,26 @@ export function k3dConfig(s: Settings, opts: { reuseRegistry?: boolean } = {}, b
     cfg.registries.create = { ...cfg.registries.create, name: s.registryName, hostPort: String(s.registryPort) };
     if (s.registryImage) cfg.registries.create.image = s.registryImage;
   }
-  cfg.registries.config = stringify({ mirrors: { [`localhost:${s.registryPort}`]: { endpoint: [`http://${s.registryName}:${REGISTRY_CONTAINER_PORT}`] } } });
+  // cluster.yaml's registries.config (k3s registries.yaml) is kept; only the mirror that makes
+  // localhost:<port>/… resolve to the registry container follows the settings.
+  const registries = (parse(cfg.registries.config ?? '') ?? {}) as { mirrors?: Record<string, { endpoint: string[] }> };
+  const mirrors = Object.fromEntries(Object.entries(registries.mirrors ?? {}).filter(([host]) => !/^localhost:\d+$/.test(host)));
+  mirrors[`localhost:${s.registryPort}`] = { endpoint: [`http://${s.registryName}:${REGISTRY_CONTAINER_PORT}`] };
+  cfg.registries.config = stringify({ ...registries, mirrors });
   cfg.options = { ...cfg.options, k3d: { ...cfg.options?.k3d, timeout: `${s.timeoutSec}s` } };
   return cfg;
 }
 
-async function listJson<T>(ctx: TaskContext, argv: string[]): Promise<T[]> {
-  const r = await ctx.run.run({ argv, check: false, timeoutMs: 30_000 });
-  if (r.code !== 0) {
-    if (r.code === 127) throw new UserError('k3d not found on PATH: run `mise install` (tools are pinned in mise.toml)');
-    throw new UserError(`\`${argv.join(' ')}\` failed: ${(r.stderr || r.stdout).trim().split('\n').pop()}`);
-  }
-  const text = r.stdout.trim();
-  return text === '' ? [] : (JSON.parse(text) as T[]);
+/** `k3d … list -o json`, parsed; a missing k3d names the fix. */
+async function listJson<T>(what: 'cluster' | 'registry'): Promise<T[]> {
+  const r = await $({ nothrow: true, timeout: '30s' })`k3d ${what} list -o json`;
+  if (r.exitCode === 127) throw new UserError('k3d not found on PATH: run `mise install` (tools are pinned in mise.toml)');
+  if (!r.ok) throw new UserError(`\`k3d ${what} list\` failed: ${(r.stderr || r.stdout).trim().split('\n').pop()}`);
+  return r.stdout.trim() === '' ? [] : r.json<T[]>();
 }
 
 async function findRegistry(ctx: TaskContext): Promise<K3dRegistry | undefined> {
-  const regs = await listJson<K3dRegistry>(ctx, ['k3d', 'registry', 'list', '-o', 'json']);
-  return regs.find((r) => r.name === ctx.settings.registryName);
+  return (await listJson<K3dRegistry>('registry')).find((r) => r.name === ctx.settings.registryName);
 }
 
 /**
@@ -78,13 +81,13 @@ async function findRegistry(ctx: TaskContext): Promise<K3dRegistry | undefined> 
 export async function sweepLeftovers(ctx: TaskContext, cli: string): Promise<string[]> {
   const name = ctx.settings.cluster;
   const [networks, volumes] = await Promise.all([
-    ctx.run.run({ argv: [cli, 'network', 'ls', '--filter', 'label=app=k3d', '--format', '{{.Name}}'], check: false, timeoutMs: 30_000 }),
-    ctx.run.run({ argv: [cli, 'volume', 'ls', '--filter', `label=k3d.cluster=${name}`, '--format', '{{.Name}}'], check: false, timeoutMs: 30_000 }),
+    $({ nothrow: true, timeout: '30s' })`${cli} network ls --filter label=app=k3d --format ${'{{.Name}}'}`,
+    $({ nothrow: true, timeout: '30s' })`${cli} volume ls --filter label=k3d.cluster=${name} --format ${'{{.Name}}'}`,
   ]);
-  const network = networks.stdout.split('\n').filter((n) => n.trim() === `k3d-${name}`);
-  const vols = volumes.stdout.split('\n').map((v) => v.trim()).filter((v) => v !== '');
-  for (const n of network) await ctx.run.run({ argv: [cli, 'network', 'rm', n], mutates: true, check: false, timeoutMs: 30_000 });
-  if (vols.length > 0) await ctx.run.run({ argv: [cli, 'volume', 'rm', ...vols], mutates: true, check: false, timeoutMs: 30_000 });
+  const network = networks.lines().filter((n) => n.trim() === `k3d-${name}`);
+  const vols = volumes.lines().map((v) => v.trim()).filter((v) => v !== '');
+  for (const n of network) await $w({ nothrow: true, timeout: '30s' })`${cli} network rm ${n}`;
+  if (vols.length > 0) await $w({ nothrow: true, timeout: '30s' })`${cli} volume rm ${vols}`;
   return [...network.map((n) => `network ${n}`), ...vols.map((v) => `volume ${v}`)];
 }
 
@@ -96,7 +99,7 @@ export const k3dProvider: ClusterProvider = {
 
   async state(ctx): Promise<ClusterState> {
     await useEngine(ctx);
-    const clusters = await listJson<K3dCluster>(ctx, ['k3d', 'cluster', 'list', '-o', 'json']);
+    const clusters = await listJson<K3dCluster>('cluster');
     const c = clusters.find((x) => x.name === ctx.settings.cluster);
     if (!c) return { exists: false, running: false, detail: 'k3d: no cluster' };
     const running = (c.serversRunning ?? 0) > 0;
@@ -108,24 +111,22 @@ export const k3dProvider: ClusterProvider = {
   },
 
   async create(ctx) {
-    await requireTools(ctx, 'k3d');
     const s = ctx.settings;
-    const registry = await findRegistry(ctx);
+    // A dry run prints the config even where k3d is not installed yet.
+    const registry = ctx.dryRun ? await findRegistry(ctx).catch(() => undefined) : (await requireTools('k3d'), await findRegistry(ctx));
     const busy = [await portProblem('OPENSHELL_DEV_HTTP_PORT', s.httpPort)];
     if (!registry) busy.push(await portProblem('OPENSHELL_DEV_REGISTRY_PORT', s.registryPort));
     const problems = busy.filter((p): p is string => p !== null);
     if (problems.length > 0) throw new UserError(problems.join('\n'), 2);
     const config = stringify(k3dConfig(s, { reuseRegistry: registry !== undefined }));
     try {
-      await ctx.log.progress(
-        `creating k3d cluster ${s.cluster}`,
-        ctx.run.run({ argv: ['k3d', 'cluster', 'create', '--config', '-'], input: config, mode: 'stream', mutates: true, timeoutMs: (s.timeoutSec + 120) * 1000 }),
-      );
+      await ctx.log.progress(`creating k3d cluster ${s.cluster}`, $w({ input: config, timeout: `${s.timeoutSec + 120}s` })`k3d cluster create --config -`.quiet(false));
     } catch (err) {
       // Leave nothing half-made behind, so the next `up` starts clean.
       const engine = await useEngine(ctx);
       const swept = await sweepLeftovers(ctx, engine.cli);
-      const pull = /failed to pull image '([^']+)'/.exec((err as Error).message)?.[1];
+      const said = err instanceof ProcessOutput ? err.stdout + err.stderr : String(err);
+      const pull = /failed to pull image '([^']+)'/.exec(said)?.[1];
       const hint = pull ? `the engine cannot pull ${pull}: check its network access (or pull it by hand), then re-run` : 'see the output above, then re-run';
       throw new UserError(`k3d could not create cluster ${s.cluster}: ${hint}${swept.length ? ` (removed what it left: ${swept.join(', ')})` : ''}`);
     }
@@ -137,17 +138,14 @@ export const k3dProvider: ClusterProvider = {
     // containers but k3d's rollback removes the network: `k3d cluster start`
     // can never succeed on that. Remove the remains and create the cluster again.
     const engine = await useEngine(ctx);
-    const net = await ctx.run.run({ argv: [engine.cli, 'network', 'inspect', `k3d-${s.cluster}`], check: false, timeoutMs: 30_000 });
-    if (net.code !== 0 && !ctx.run.dryRun) {
+    const net = await $({ nothrow: true, timeout: '30s' })`${engine.cli} network inspect ${`k3d-${s.cluster}`}`;
+    if (net.exitCode !== 0 && !isDryRun()) {
       ctx.log.warn(`cluster ${s.cluster} was left half-created (its network k3d-${s.cluster} is gone): deleting what remains and creating it again`);
       await this.delete(ctx);
       await this.create(ctx);
       return;
     }
-    await ctx.log.progress(
-      `starting k3d cluster ${s.cluster}`,
-      ctx.run.run({ argv: ['k3d', 'cluster', 'start', s.cluster, '--wait', '--timeout', `${s.timeoutSec}s`], mode: 'stream', mutates: true, timeoutMs: (s.timeoutSec + 60) * 1000 }),
-    );
+    await ctx.log.progress(`starting k3d cluster ${s.cluster}`, $w({ timeout: `${s.timeoutSec + 60}s` })`k3d cluster start ${s.cluster} --wait --timeout ${s.timeoutSec}s`.quiet(false));
   },
 
   async delete(ctx) {
@@ -164,7 +162,7 @@ export const k3dProvider: ClusterProvider = {
       try {
         await ctx.log.progress(
           `deleting k3d cluster ${s.cluster}`,
-          ctx.run.run({ argv: ['k3d', 'cluster', 'delete', s.cluster], env: { KUBECONFIG: kubeconfig }, mode: 'stream', mutates: true, timeoutMs: 180_000 }),
+          $w({ timeout: '180s', env: { ...$.env, KUBECONFIG: kubeconfig } })`k3d cluster delete ${s.cluster}`.quiet(false),
         );
       } finally {
         rmSync(scratch, { recursive: true, force: true });
@@ -172,17 +170,17 @@ export const k3dProvider: ClusterProvider = {
     }
     // k3d removes a registry it created with the cluster; one reused from earlier may remain.
     if (await findRegistry(ctx)) {
-      await ctx.run.run({ argv: ['k3d', 'registry', 'delete', s.registryName], mutates: true, timeoutMs: 60_000 });
+      await $w({ timeout: '60s' })`k3d registry delete ${s.registryName}`;
     }
     const swept = await sweepLeftovers(ctx, (await useEngine(ctx)).cli);
     if (swept.length > 0) ctx.log.ok(`removed what an earlier failed create left: ${swept.join(', ')}`);
   },
 
   async kubeconfig(ctx) {
-    return ctx.run.out(['k3d', 'kubeconfig', 'get', ctx.settings.cluster], { timeoutMs: 30_000 });
+    return (await $({ timeout: '30s' })`k3d kubeconfig get ${ctx.settings.cluster}`).stdout;
   },
 
   registry(ctx): RegistryEndpoints {
-    return { host: `localhost:${ctx.settings.registryPort}`, cluster: `${ctx.settings.registryName}:${REGISTRY_CONTAINER_PORT}` };
+    return registryEndpoints(ctx.settings);
   },
 };

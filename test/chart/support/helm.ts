@@ -10,7 +10,7 @@ import { parseAllDocuments } from 'yaml';
 export const repoRoot = join(import.meta.dirname, '../../..');
 export const chartDir = join(repoRoot, 'deploy/helm/openshell');
 export const devValues = join(chartDir, 'values.dev.yaml');
-export const SANDBOX_API = 'agents.x-k8s.io/v1alpha1';
+export const SANDBOX_API = 'agents.x-k8s.io/v1beta1';
 export const KUBE_VERSIONS = ['1.29.0', '1.33.0', '1.35.0', '1.36.0'] as const;
 
 /** Variants: the defaults, the real values.dev.yaml, and the enterprise files in ci/. */
@@ -166,6 +166,7 @@ const MODEL_PATHS: Record<string, string> = {
   'v1/Service': 'v1/Service',
   'v1/ServiceAccount': 'v1/ServiceAccount',
   'v1/ConfigMap': 'v1/ConfigMap',
+  'v1/Secret': 'v1/Secret',
   'v1/Namespace': 'v1/Namespace',
   'policy/v1/PodDisruptionBudget': 'policy/v1/PodDisruptionBudget',
   'networking.k8s.io/v1/NetworkPolicy': 'networking.k8s.io/v1/NetworkPolicy',
@@ -182,6 +183,7 @@ export const CUSTOM_KINDS = new Set([
   'gateway.networking.k8s.io/v1/GRPCRoute',
   'monitoring.coreos.com/v1/ServiceMonitor',
   'cert-manager.io/v1/Certificate',
+  'cert-manager.io/v1/Issuer',
 ]);
 
 type ModelCtor = new (data: unknown) => { validate(): void };
@@ -281,13 +283,13 @@ export function restrictedViolations(pod: PodSpec): string[] {
 
 /**
  * The sideload method the chart resolves for a cluster version (auto rule in
- * `openshell.supervisor.sideloadMethod`), as the gateway sees it in its
- * environment. For comparing with the scripts' TypeScript rule.
+ * `openshell.supervisor.sideloadMethod`), as the gateway reads it from
+ * gateway.toml. For comparing with the scripts' TypeScript rule.
  */
 export async function chartSideloadMethod(kubeVersion: string, explicit?: string): Promise<string> {
-  const extra = ['--show-only', 'templates/gateway.yaml'];
+  const extra = ['--show-only', 'templates/configmap.yaml'];
   if (explicit !== undefined) extra.push('--set', `supervisor.sideloadMethod=${explicit}`);
-  const method = gatewayEnv(await render(extra, kubeVersion), 'OPENSHELL_SUPERVISOR_SIDELOAD_METHOD');
-  if (method === undefined) throw new Error('gateway has no OPENSHELL_SUPERVISOR_SIDELOAD_METHOD');
+  const method = /^supervisor_sideload_method = "(.*)"$/m.exec(gatewayToml(await render(extra, kubeVersion)))?.[1];
+  if (method === undefined) throw new Error('gateway.toml has no supervisor_sideload_method');
   return method;
 }

@@ -19,6 +19,8 @@ const MAP_OF_STRINGS = { type: 'object', additionalProperties: { type: 'string' 
 const K8S_OBJECT = { type: 'object' }; // a Kubernetes API object, validated by the API server
 const K8S_OBJECTS = { type: 'array', items: { type: 'object' } };
 const STRINGS = { type: 'array', items: { type: 'string' } };
+const SECRET_NAME = { type: 'string', pattern: '^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)?$' };
+const DURATION = { type: 'string', pattern: '^([0-9]+(h|m|s))+$' };
 const DIGEST = { type: 'string', pattern: '^(sha256:[a-f0-9]{64})?$' };
 const RESOURCES = {
   type: 'object',
@@ -28,7 +30,6 @@ const RESOURCES = {
     limits: { type: 'object', additionalProperties: QUANTITY },
   },
 };
-const CAPABILITIES = { type: 'array', items: { type: 'string', pattern: '^[A-Z_]+$' } };
 
 /** Rules by dotted path; merged over the inferred schema (a rule with `type` replaces it). */
 const rules: Record<string, Schema> = {
@@ -39,7 +40,6 @@ const rules: Record<string, Schema> = {
   'supervisor.image.pullPolicy': PULL_POLICY,
   'supervisor.image.digest': DIGEST,
   'supervisor.sideloadMethod': { type: 'string', enum: ['', 'image-volume', 'init-container'] },
-  'supervisor.mountPath': { type: 'string', pattern: '^/' },
   'database.sqlite.path': { type: 'string', pattern: '^/.+/[^/]+$' },
   'persistence.accessModes': {
     type: 'array',
@@ -48,12 +48,17 @@ const rules: Record<string, Schema> = {
   },
   'persistence.size': { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$' },
   'persistence.annotations': MAP_OF_STRINGS,
-  'migrations.args': STRINGS,
-  'migrations.resources': RESOURCES,
-  'migrations.backoffLimit': { type: 'integer', minimum: 0 },
-  'migrations.activeDeadlineSeconds': { type: 'integer', minimum: 1 },
   'logging.level': { type: 'string', enum: ['trace', 'debug', 'info', 'warn', 'error'] },
-  'logging.format': { type: 'string', enum: ['json', 'text'] },
+  'tls.source': { type: 'string', enum: ['generate', 'certManager', 'existing'] },
+  'tls.serverSecretName': SECRET_NAME,
+  'tls.clientSecretName': SECRET_NAME,
+  'tls.extraServerSans': STRINGS,
+  'tls.certManager.duration': DURATION,
+  'tls.certManager.renewBefore': DURATION,
+  'certHook.backoffLimit': { type: 'integer', minimum: 0 },
+  'certHook.activeDeadlineSeconds': { type: 'integer', minimum: 1 },
+  'certHook.resources': RESOURCES,
+  'credentialStorage.existingSecret': SECRET_NAME,
   'gateway.extraArgs': STRINGS,
   'gateway.extraEnv': K8S_OBJECTS,
   'gateway.podAnnotations': MAP_OF_STRINGS,
@@ -80,18 +85,19 @@ const rules: Record<string, Schema> = {
   'sandboxServiceAccount.annotations': MAP_OF_STRINGS,
   'sandbox.namespace': { type: 'string', pattern: '^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?$' },
   'sandbox.namespaceLabels': MAP_OF_STRINGS,
-  'sandbox.podLabels': { ...MAP_OF_STRINGS, minProperties: 1 },
-  'sandbox.resources': RESOURCES,
-  'sandbox.securityContext.seccompProfileType': { type: 'string', enum: ['RuntimeDefault', 'Localhost'] },
-  'sandbox.securityContext.dropCapabilities': CAPABILITIES,
-  'sandbox.securityContext.addCapabilities': CAPABILITIES,
+  'sandbox.imagePullPolicy': { type: 'string', enum: ['', 'Always', 'IfNotPresent', 'Never'] },
+  'sandbox.imagePullSecrets': STRINGS,
+  'sandbox.appArmorProfile': { type: 'string', pattern: '^(|RuntimeDefault|Unconfined|Localhost/.+)$' },
+  'sandbox.workspaceStorageSize': { type: 'string', pattern: '^([0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?)?$' },
+  'auth.sandboxJwt.gatewayId': { type: 'string', pattern: '^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?$' },
+  'auth.sandboxJwt.ttlSeconds': { type: 'integer', minimum: 0 },
+  'auth.sandboxJwt.saTokenTtlSeconds': { type: 'integer', minimum: 600, maximum: 86400 },
   'ingress.gatewayAPI.hostnames': STRINGS,
   'ingress.gatewayAPI.parentRefs': K8S_OBJECTS,
   'ingress.gatewayAPI.annotations': MAP_OF_STRINGS,
   'ingress.gatewayAPI.listenerPort': PORT,
   'ingress.gatewayAPI.tls.source': { type: 'string', enum: ['secret', 'certManager'] },
   'ingress.gatewayAPI.tls.certManager.issuerKind': { type: 'string', enum: ['ClusterIssuer', 'Issuer'] },
-  'auth.oidc.provider': { type: 'string', enum: ['keycloak', 'generic'] },
   'auth.oidc.issuer': { type: 'string', pattern: '^(https?://.+)?$' },
   'auth.oidc.jwksTtlSeconds': { type: 'integer', minimum: 0 },
   'metrics.serviceMonitor.interval': { type: 'string', pattern: '^[0-9]+(ms|s|m|h)$' },

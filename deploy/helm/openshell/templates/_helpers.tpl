@@ -109,9 +109,35 @@ init-container
 {{- end -}}
 {{- end }}
 
-{{/* The in-cluster address sandbox supervisors dial back to. */}}
+{{/* The in-cluster address sandbox supervisors dial back to (driver `grpc_endpoint`): https unless TLS is off. */}}
 {{- define "openshell.gateway.grpcEndpoint" -}}
-{{- printf "http://%s.%s.svc:%v" (include "openshell.gateway.fullname" .) .Release.Namespace .Values.service.ports.grpc -}}
+{{- printf "%s://%s.%s.svc:%v" (ternary "http" "https" .Values.disableTls) (include "openshell.gateway.fullname" .) .Release.Namespace .Values.service.ports.grpc -}}
+{{- end }}
+
+{{/* Per-release identity in sandbox JWTs and on Sandbox labels (gateway_jwt.gateway_id, driver gateway_id). */}}
+{{- define "openshell.gatewayId" -}}
+{{- default (printf "%s-%s" .Release.Namespace (include "openshell.fullname" .) | trunc 63 | trimSuffix "-") .Values.auth.sandboxJwt.gatewayId -}}
+{{- end }}
+
+{{/* Secrets the certificate hook (or cert-manager, or the operator) provides. */}}
+{{- define "openshell.tls.serverSecretName" -}}
+{{- default (printf "%s-tls-server" (include "openshell.fullname" .)) .Values.tls.serverSecretName -}}
+{{- end }}
+{{- define "openshell.tls.clientSecretName" -}}
+{{- default (printf "%s-tls-client" (include "openshell.fullname" .)) .Values.tls.clientSecretName -}}
+{{- end }}
+{{- define "openshell.jwtSecretName" -}}
+{{- printf "%s-sandbox-jwt" (include "openshell.fullname" .) -}}
+{{- end }}
+{{- define "openshell.kekSecretName" -}}
+{{- default (printf "%s-credential-kek" (include "openshell.fullname" .)) .Values.credentialStorage.existingSecret -}}
+{{- end }}
+
+{{/* DNS names of the gateway Service, put on the generated server certificate. */}}
+{{- define "openshell.tls.serviceSans" -}}
+{{- $svc := include "openshell.gateway.fullname" . -}}
+{{- $ns := .Release.Namespace -}}
+{{- list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.cluster.local" $svc $ns) | toJson -}}
 {{- end }}
 
 {{/* TOML helpers -------------------------------------------------------------- */}}
@@ -119,13 +145,6 @@ init-container
 {{/* A TOML array of strings from a list. */}}
 {{- define "openshell.toml.strings" -}}
 [{{- range $i, $v := . }}{{ if $i }}, {{ end }}{{ $v | toString | toJson }}{{- end }}]
-{{- end }}
-
-{{/* A TOML inline table of strings from a map (keys quoted, sorted). */}}
-{{- define "openshell.toml.inlineTable" -}}
-{{- $items := list -}}
-{{- range $k, $v := . }}{{ $items = append $items (printf "%s = %s" ($k | toJson) ($v | toString | toJson)) }}{{ end -}}
-{{- if $items }}{ {{ join ", " $items }} }{{ else }}{}{{ end -}}
 {{- end }}
 
 {{/* Validation ---------------------------------------------------------------- */}}
@@ -171,9 +190,18 @@ failure is one sentence saying what is wrong and what to set.
 {{- if and .Values.sandbox.createNamespace (eq (include "openshell.sandboxNamespace" .) .Release.Namespace) }}
 {{- fail "\n\nsandbox.createNamespace=true needs sandbox.namespace set to a namespace other than the release namespace (Helm already manages the release namespace)." }}
 {{- end }}
+{{- if and (not .Values.disableTls) (ne .Values.tls.source "existing") (ne (include "openshell.sandboxNamespace" .) .Release.Namespace) }}
+{{- fail (printf "\n\nsandbox.namespace=%s differs from the release namespace and TLS is on: sandbox pods mount the client certificate Secret from their own namespace, but tls.source=%s writes it into %s. Set tls.source=existing and create the Secrets yourself (server Secret in %s, client Secret in %s), or leave sandbox.namespace empty." (include "openshell.sandboxNamespace" .) .Values.tls.source .Release.Namespace .Release.Namespace (include "openshell.sandboxNamespace" .)) }}
+{{- end }}
+{{- if and .Values.ingress.gatewayAPI.enabled (not .Values.disableTls) }}
+{{- fail "\n\ningress.gatewayAPI.enabled=true needs disableTls=true: the GRPCRoute sends plaintext HTTP/2 (h2c) to the gateway, which would be speaking TLS. The Gateway's listener terminates TLS instead." }}
+{{- end }}
+{{- if and .Values.auth.oidc.enabled .Values.auth.oidc.caConfigMap (not .Values.auth.oidc.issuer) }}
+{{- fail "\n\nauth.oidc.caConfigMap needs auth.oidc.issuer." }}
+{{- end }}
 {{- /* Last: value mistakes are reported even when rendering offline. */}}
-{{- if and .Values.preflight.agentSandbox.enabled (not (.Capabilities.APIVersions.Has "agents.x-k8s.io/v1alpha1")) }}
-{{- fail "\n\nThe agent-sandbox API agents.x-k8s.io/v1alpha1 is not served by this cluster: install the agent-sandbox CRDs and controller first (mise run k8s:dev:bootstrap does it for the dev cluster), or set preflight.agentSandbox.enabled=false; for offline `helm template` pass --api-versions agents.x-k8s.io/v1alpha1." }}
+{{- if and .Values.preflight.agentSandbox.enabled (not (or (.Capabilities.APIVersions.Has "agents.x-k8s.io/v1beta1") (.Capabilities.APIVersions.Has "agents.x-k8s.io/v1alpha1"))) }}
+{{- fail "\n\nThe agent-sandbox API is not served by this cluster (neither agents.x-k8s.io/v1beta1 nor agents.x-k8s.io/v1alpha1), and the gateway exits at start without it: install the agent-sandbox CRDs and controller first (mise run k8s:dev:bootstrap does it for the dev cluster), or set preflight.agentSandbox.enabled=false; for offline `helm template` pass --api-versions agents.x-k8s.io/v1beta1." }}
 {{- end }}
 {{- end }}
 

@@ -1,4 +1,5 @@
-// The kwok provider: a real control plane on this machine, no container engine.
+// The kwok provider, for the test bed (OPENSHELL_DEV_CLUSTER_PROVIDER=kwok):
+// a real control plane on this machine, no container engine.
 // etcd, kube-apiserver, kube-controller-manager, kube-scheduler and the kwok
 // controller run as local processes (`kwokctl --runtime binary`, pointed at
 // local binaries: nothing is downloaded). kwok simulates the nodes and the
@@ -12,9 +13,11 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, rmdirSync, 
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { isExecutable, KUBE_CONTROL_PLANE_BINARIES, kubeNames, type Settings } from '../settings.ts';
-import { UserError, type TaskContext } from '../task.ts';
-import type { ClusterProvider, ClusterState, RegistryEndpoints } from './types.ts';
+import { isExecutable, kubeNames, SettingsError, type Settings } from '../lib/settings.ts';
+import type { ClusterProvider, ClusterState, RegistryEndpoints } from '../lib/providers/types.ts';
+import { registryEndpoints } from '../lib/registry.ts';
+import { $, $w } from '../lib/sh.ts';
+import { UserError, type TaskContext } from '../lib/task.ts';
 
 /** Annotation the kwok controller selects the nodes it simulates by. */
 export const KWOK_NODE_ANNOTATION = 'kwok.x-k8s.io/node';
@@ -68,9 +71,26 @@ export interface KwokBinaries {
   kwokctl: string;
 }
 
+export const KUBE_CONTROL_PLANE_BINARIES = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'] as const;
+
+/** OPENSHELL_DEV_KUBE_BIN_DIR (a SettingsError when it lacks a binary), else the directory of kube-apiserver on PATH. */
+export function kubeBinDir(s: Pick<Settings, 'kubeBinDir'>, env: NodeJS.ProcessEnv): string | undefined {
+  if (s.kubeBinDir === '') {
+    for (const dir of (env.PATH ?? '').split(delimiter)) if (dir && isExecutable(join(dir, 'kube-apiserver'))) return dir;
+    return undefined;
+  }
+  const missing = KUBE_CONTROL_PLANE_BINARIES.filter((b) => !isExecutable(join(s.kubeBinDir, b)));
+  if (missing.length > 0) {
+    throw new SettingsError(
+      `OPENSHELL_DEV_KUBE_BIN_DIR=${JSON.stringify(s.kubeBinDir)} is not valid: must be a directory holding ${KUBE_CONTROL_PLANE_BINARIES.join(', ')} (missing: ${missing.join(', ')}); bash .ci/run builds them`,
+    );
+  }
+  return s.kubeBinDir;
+}
+
 /** Every binary the control plane runs, local only; a UserError naming the setting or tool when one is missing. */
 export function kwokBinaries(ctx: TaskContext): KwokBinaries {
-  const dir = ctx.settings.kubeBinDir;
+  const dir = kubeBinDir(ctx.settings, ctx.env);
   if (dir === undefined) {
     throw new UserError(
       `kwok provider: no kube-apiserver on PATH; set OPENSHELL_DEV_KUBE_BIN_DIR to a directory holding ${KUBE_CONTROL_PLANE_BINARIES.join(', ')} (bash .ci/run builds them with .ci/tools/build.sh kube-new)`,
@@ -151,10 +171,7 @@ async function registryAnswers(port: number): Promise<boolean> {
 async function waitReady(ctx: TaskContext, bins: KwokBinaries): Promise<void> {
   const kubeconfig = kubeconfigPath(ctx.settings);
   const timeout = `${ctx.settings.timeoutSec}s`;
-  await ctx.run.run({
-    argv: [bins.kubectl, '--kubeconfig', kubeconfig, 'wait', '--for=condition=Ready', 'nodes', '--all', `--timeout=${timeout}`],
-    timeoutMs: (ctx.settings.timeoutSec + 10) * 1000,
-  });
+  await ctx.log.progress('waiting for the simulated nodes to be Ready', $({ timeout: `${ctx.settings.timeoutSec + 10}s` })`${bins.kubectl} --kubeconfig ${kubeconfig} wait --for=condition=Ready nodes --all --timeout=${timeout}`);
 }
 
 export const kwokProvider: ClusterProvider = {
@@ -187,69 +204,32 @@ export const kwokProvider: ClusterProvider = {
     writeFileSync(config, KWOKCTL_CONFIG);
     try {
       ctx.log.info(`creating kwok cluster ${s.cluster} (kube binaries from ${bins.kubeBinDir})`);
-      await ctx.run.run({
-        argv: [
-          bins.kwokctl,
-          'create',
-          'cluster',
-          '--name',
-          s.cluster,
-          '--config',
-          config,
-          '--runtime',
-          'binary',
-          '--kubeconfig',
-          '',
-          // Admission (Pod Security, ServiceAccount, ...) and RBAC; RBAC also gives the
-          // controller manager the service-account key, so the token controller runs.
-          '--kube-admission',
-          '--kube-authorization',
-          '--disable-qps-limits',
-          '--etcd-binary',
-          bins.etcd,
-          '--kube-apiserver-binary',
-          bins.kubeApiserver,
-          '--kube-controller-manager-binary',
-          bins.kubeControllerManager,
-          '--kube-scheduler-binary',
-          bins.kubeScheduler,
-          '--kwok-controller-binary',
-          bins.kwok,
-          '--wait',
-          `${s.timeoutSec}s`,
-        ],
-        env: kwokEnv(ctx, bins),
-        mutates: true,
-        timeoutMs: (s.timeoutSec + 30) * 1000,
-      });
+      // Admission (Pod Security, ServiceAccount, ...) and RBAC; RBAC also gives the
+      // controller manager the service-account key, so the token controller runs.
+      // An empty --kubeconfig: kwokctl leaves ~/.kube/config alone.
+      await ctx.log.progress(
+        `starting etcd, kube-apiserver, controller-manager, scheduler and kwok for ${s.cluster}`,
+        $w({ env: { ...$.env, ...kwokEnv(ctx, bins) }, timeout: `${s.timeoutSec + 30}s` })`${bins.kwokctl} create cluster --name ${s.cluster} --config ${config} --runtime binary --kubeconfig ${''} --kube-admission --kube-authorization --disable-qps-limits --etcd-binary ${bins.etcd} --kube-apiserver-binary ${bins.kubeApiserver} --kube-controller-manager-binary ${bins.kubeControllerManager} --kube-scheduler-binary ${bins.kubeScheduler} --kwok-controller-binary ${bins.kwok} --wait ${s.timeoutSec}s`,
+      );
     } finally {
       rmSync(configDir, { recursive: true, force: true });
     }
     const nodes = kwokNodes(s)
       .map((n) => stringifyYaml(n))
       .join('---\n');
-    await ctx.run.run({
-      argv: [bins.kubectl, '--kubeconfig', kubeconfigPath(s), 'apply', '-f', '-'],
-      input: nodes,
-      mutates: true,
-      timeoutMs: 60_000,
-    });
-    if (!ctx.run.dryRun) await waitReady(ctx, bins);
+    await $w({ input: nodes, timeout: '60s' })`${bins.kubectl} --kubeconfig ${kubeconfigPath(s)} apply -f -`;
+    if (!ctx.dryRun) await waitReady(ctx, bins);
   },
 
   async start(ctx) {
     const bins = kwokBinaries(ctx);
-    if (!ctx.run.dryRun) {
+    if (!ctx.dryRun) {
       const dead = forgetDeadComponents(clusterDir(ctx.settings));
       if (dead.length > 0) ctx.log.debug(`kwok cluster ${ctx.settings.cluster}: restarting ${dead.join(', ')}`);
     }
-    await ctx.run.run({
-      argv: [bins.kwokctl, 'start', 'cluster', '--name', ctx.settings.cluster, '--wait', `${ctx.settings.timeoutSec}s`],
-      env: kwokEnv(ctx, bins),
-      mutates: true,
-      timeoutMs: (ctx.settings.timeoutSec + 30) * 1000,
-    });
-    if (!ctx.run.dryRun) await waitReady(ctx, bins);
+    const s = ctx.settings;
+    await ctx.log.progress(`starting kwok cluster ${s.cluster}`, $w({ env: { ...$.env, ...kwokEnv(ctx, bins) }, timeout: `${s.timeoutSec + 30}s` })`${bins.kwokctl} start cluster --name ${s.cluster} --wait ${s.timeoutSec}s`);
+    if (!ctx.dryRun) await waitReady(ctx, bins);
   },
 
   async delete(ctx) {
@@ -260,21 +240,15 @@ export const kwokProvider: ClusterProvider = {
       return;
     }
     const pids = clusterProcesses(dir);
-    const kwokctl = onPath(ctx, 'kwokctl', s.kubeBinDir);
+    const kwokctl = onPath(ctx, 'kwokctl', s.kubeBinDir || undefined);
     if (kwokctl) {
-      const r = await ctx.run.run({
-        // An empty --kubeconfig is refused here; the cluster's own file keeps ~/.kube/config untouched.
-        argv: [kwokctl, 'delete', 'cluster', '--name', s.cluster, '--kubeconfig', kubeconfigPath(s)],
-        env: kwokEnv(ctx),
-        mutates: true,
-        timeoutMs: 120_000,
-        check: false,
-      });
-      if (r.code !== 0) ctx.log.warn(`kwokctl delete cluster ${s.cluster} failed (exit ${r.code}); removing its processes and files directly\n${(r.stderr || r.stdout).trim()}`);
+      // An empty --kubeconfig is refused here; the cluster's own file keeps ~/.kube/config untouched.
+      const r = await $w({ env: { ...$.env, ...kwokEnv(ctx) }, timeout: '120s', nothrow: true })`${kwokctl} delete cluster --name ${s.cluster} --kubeconfig ${kubeconfigPath(s)}`;
+      if (!r.ok) ctx.log.warn(`kwokctl delete cluster ${s.cluster} failed (exit ${r.exitCode}); removing its processes and files directly\n${(r.stderr || r.stdout).trim()}`);
     } else {
       ctx.log.warn(`kwokctl not found: removing ${dir} only (processes listed in ${join(dir, 'pids')} may remain)`);
     }
-    if (ctx.run.dryRun) return;
+    if (ctx.dryRun) return;
     // kwokctl SIGKILLs each component; make sure none survives (a half-created
     // cluster, or kwokctl missing), then clear what may remain on disk and the
     // parent directories when we leave them empty.
@@ -306,7 +280,7 @@ export const kwokProvider: ClusterProvider = {
   },
 
   registry(ctx): RegistryEndpoints {
-    return { host: `localhost:${ctx.settings.registryPort}`, cluster: `${ctx.settings.registryName}:5000` };
+    return registryEndpoints(ctx.settings);
   },
 };
 

@@ -1,0 +1,77 @@
+// Real-node timings for `npm run bench` (scripts/bench.ts): a cold node start
+// to Ready, a pod's apply to Running (first pull, then cached), the doctor's
+// smoke proof (image-volume and init-container with the real supervisor), and
+// down. One run each: a node start is the expensive part.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, PrivateRegistry } from '../support/e2e.ts';
+import { busyboxImage } from './images.ts';
+import { optionsFromEnv, RealNode } from './realnode.ts';
+
+export interface BenchRow {
+  what: string;
+  ms: number;
+}
+
+const TSX = join(import.meta.dirname, '..', '..', 'node_modules', '.bin', 'tsx');
+const TASKS = join(import.meta.dirname, '..', '..', 'scripts', 'k8s-dev');
+
+function task(name: string, args: string[], env: NodeJS.ProcessEnv): { ms: number; code: number; out: string } {
+  const t0 = performance.now();
+  const r = spawnSync(TSX, [join(TASKS, `${name}.ts`), ...args], { env, encoding: 'utf8', timeout: 600_000 });
+  return { ms: performance.now() - t0, code: r.status ?? 1, out: (r.stdout ?? '') + (r.stderr ?? '') };
+}
+
+export async function benchRealNode(busyboxPath: string): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  const registry = process.env.OPENSHELL_TEST_REGISTRY ?? 'localhost:5000';
+  const image = await busyboxImage(registry, busyboxPath);
+  const home = mkdtempSync(join(tmpdir(), 'openshell-bench-realnode-'));
+  const node = new RealNode(join(home, 'node'));
+  // The kit's registry, private to the bench (the smoke proof pushes a :dev supervisor there).
+  const kitRegistry = new PrivateRegistry(join(home, 'registry'), await freePort());
+  await kitRegistry.start();
+  const opts = optionsFromEnv();
+  const url = `http://127.0.0.1:${kitRegistry.port}`;
+  opts.registries = { ...opts.registries, 'openshell-registry:5000': url, [`localhost:${kitRegistry.port}`]: url };
+  try {
+    let t0 = performance.now();
+    await node.up(opts);
+    rows.push({ what: `real node: start → Ready (${node.state!.kubeVersion}, cold state dir)`, ms: performance.now() - t0 });
+    for (const [name, what] of [
+      ['first', 'real node: pod apply → Running (first pull from the registry)'],
+      ['second', 'real node: pod apply → Running (image cached)'],
+    ] as const) {
+      const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default' }, spec: { terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image, command: ['sleep', '3600'] }] } };
+      t0 = performance.now();
+      node.kubectl(['apply', '-f', '-'], JSON.stringify(pod));
+      const w = node.kubectl(['wait', '--for=condition=Ready', `pod/${name}`, '--timeout=120s'], undefined, 130_000);
+      if (w.status !== 0) throw new Error(`pod ${name} did not run: ${w.stderr}`);
+      rows.push({ what, ms: performance.now() - t0 });
+    }
+    const supervisor = process.env.OPENSHELL_TEST_SUPERVISOR_BIN;
+    if (supervisor) {
+      const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, CI: 'true', ...node.kitEnv(), OPENSHELL_DEV_KUBECONFIG: join(home, 'kit-kubeconfig.yaml'), OPENSHELL_DEV_REGISTRY_PORT: String(kitRegistry.port) };
+      const up = task('up', [], env);
+      if (up.code !== 0) throw new Error(`up failed:\n${up.out}`);
+      const sync = task('sync', ['--only', 'supervisor', '--supervisor-bin', supervisor], env);
+      if (sync.code !== 0) throw new Error(`sync failed:\n${sync.out}`);
+      for (const method of ['image-volume', 'init-container']) {
+        const r = task('doctor', [], { ...env, OPENSHELL_SUPERVISOR_SIDELOAD_METHOD: method });
+        if (!new RegExp(`\\[pass\\] sideload\\s+${method}`).test(r.out)) throw new Error(`the ${method} smoke proof failed:\n${r.out}`);
+        rows.push({ what: `real node: doctor incl. the ${method} smoke pod (real supervisor)`, ms: r.ms });
+      }
+    } else {
+      console.log('(smoke proof skipped: set OPENSHELL_TEST_SUPERVISOR_BIN to the real static openshell-sandbox)');
+    }
+  } finally {
+    const t0 = performance.now();
+    await node.down();
+    rows.push({ what: 'real node: down (everything removed)', ms: performance.now() - t0 });
+    await kitRegistry.stop();
+    rmSync(home, { recursive: true, force: true });
+  }
+  return rows;
+}

@@ -1,0 +1,144 @@
+// Faults on a real node (test/bed/realnode.ts), through the kit's `existing`
+// provider: the kubelet killed while `bootstrap` waits for the agent-sandbox
+// controller; containerd restarted under running pods; the registry gone while
+// the gateway's image is being pulled. Each gives a clear message (no stack
+// trace), loses nothing, and a re-run recovers.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { busyboxImage } from '../bed/images.ts';
+import { missingRealNode, optionsFromEnv, RealNode } from '../bed/realnode.ts';
+import { busybox, describeRun, fixtureBinary, freePort, PrivateRegistry, rmTree, runTask, stackLines, taskEnv, tempDir, waitUntil } from '../support/e2e.ts';
+import { missingDocker, missingRegistry, missingTools } from '../support/requires.ts';
+
+const T = { timeout: 300_000 };
+const sharedRegistry = process.env.OPENSHELL_TEST_REGISTRY ?? 'localhost:5000';
+const manifest = process.env.OPENSHELL_TEST_AGENT_SANDBOX_MANIFEST;
+const skip =
+  missingRealNode() ||
+  missingDocker() ||
+  (await missingRegistry(sharedRegistry)) ||
+  missingTools('helm', 'kubectl', 'docker-registry') ||
+  (manifest ? false : 'needs OPENSHELL_TEST_AGENT_SANDBOX_MANIFEST (.ci/testbed/realnode.sh renders the real agent-sandbox manifest)') ||
+  (busybox() ? false : 'needs a static busybox (apt-get install busybox-static) for the test image');
+
+describe('faults on a real node', { skip }, () => {
+  let home = '';
+  let node: RealNode;
+  let registry: PrivateRegistry;
+  let env: NodeJS.ProcessEnv = {};
+  let app = '';
+
+  before(async () => {
+    home = tempDir('realnode-faults');
+    app = await busyboxImage(sharedRegistry, busybox()!);
+    registry = new PrivateRegistry(join(home, 'registry'), await freePort());
+    await registry.start();
+    const opts = optionsFromEnv();
+    const url = `http://127.0.0.1:${registry.port}`;
+    opts.registries = { ...opts.registries, 'openshell-registry:5000': url, [`localhost:${registry.port}`]: url, [`127.0.0.1:${registry.port}`]: url };
+    node = new RealNode(join(home, 'node'));
+    await node.up(opts);
+    env = taskEnv(home, {
+      ...node.kitEnv(),
+      OPENSHELL_DEV_KUBECONFIG: join(home, 'kit-kubeconfig.yaml'),
+      OPENSHELL_DEV_REGISTRY_PORT: String(registry.port),
+      OPENSHELL_DEV_AGENT_SANDBOX_MANIFEST: manifest,
+      OPENSHELL_DEV_TIMEOUT: '25',
+      CONTAINER_ENGINE: 'docker',
+      DOCKER_HOST: process.env.DOCKER_HOST,
+      OPENSHELL_DEV_GATEWAY_BASE_IMAGE: 'scratch',
+    });
+    const up = await runTask('up', [], env, { timeoutMs: 60_000 });
+    assert.equal(up.code, 0, describeRun(up));
+  });
+
+  after(async () => {
+    await node?.down();
+    await registry?.stop();
+    rmTree(home);
+  });
+
+  test('kubelet killed while bootstrap waits: a clear timeout naming the rollout; a re-run after the kubelet is back gets past it', T, async () => {
+    let killed = false;
+    const r = await runTask('bootstrap', ['--skip-image-check'], env, {
+      timeoutMs: 120_000,
+      onOutput: (_chunk, soFar) => {
+        // The controller's Deployment is applied once bootstrap waits for the CRDs.
+        if (!killed && /waiting for \d+ CRD/.test(soFar)) {
+          killed = true;
+          void node.stop('kubelet', 'SIGKILL');
+        }
+      },
+    });
+    assert.ok(killed, `bootstrap never waited for the CRDs:\n${r.out}`);
+    assert.equal(r.code, 1, describeRun(r));
+    assert.match(r.out, /agent-sandbox-controller/, describeRun(r));
+    assert.match(r.out, /timed out|did not|not ready|roll out/i, describeRun(r));
+    assert.deepEqual(stackLines(r.out), [], r.out);
+    // Nothing lost: the CRDs and the controller's Deployment are still there.
+    assert.equal(node.kubectl(['get', 'crd', 'sandboxes.agents.x-k8s.io']).status, 0);
+    assert.equal(node.kubectl(['-n', 'agent-sandbox-system', 'get', 'deployment', 'agent-sandbox-controller']).status, 0);
+
+    await node.startAndWait('kubelet');
+    await node.waitReady(60_000);
+    const again = await runTask('bootstrap', ['--skip-image-check'], env, { timeoutMs: 200_000 });
+    assert.deepEqual(stackLines(again.out), [], again.out);
+    const rollout = node.kubectl(['-n', 'agent-sandbox-system', 'rollout', 'status', 'deployment/agent-sandbox-controller', '--timeout=60s'], undefined, 70_000);
+    assert.equal(rollout.status, 0, `${rollout.stderr}\n${describeRun(again)}`);
+  });
+
+  test('containerd restarted: running pods keep running, the node stays Ready, new pods start', T, async () => {
+    const pod = (name: string) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: 'default' },
+      spec: { terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: app, command: ['sh', '-c', `echo ${name} up; sleep 3600`] }] },
+    });
+    assert.equal(node.kubectl(['apply', '-f', '-'], JSON.stringify(pod('before-restart'))).status, 0);
+    assert.equal(node.kubectl(['wait', '--for=condition=Ready', 'pod/before-restart', '--timeout=90s'], undefined, 100_000).status, 0);
+    const id = node.kubectl(['get', 'pod', 'before-restart', '-o', 'jsonpath={.status.containerStatuses[0].containerID}']).stdout;
+    await node.stop('containerd');
+    await node.startAndWait('containerd');
+    assert.equal(node.kubectl(['apply', '-f', '-'], JSON.stringify(pod('after-restart'))).status, 0);
+    const w = node.kubectl(['wait', '--for=condition=Ready', 'pod/after-restart', '--timeout=90s'], undefined, 100_000);
+    assert.equal(w.status, 0, w.stderr);
+    assert.match(node.kubectl(['logs', 'after-restart']).stdout, /after-restart up/);
+    // The first pod's container was never restarted: same container, no restarts.
+    assert.equal(node.kubectl(['get', 'pod', 'before-restart', '-o', 'jsonpath={.status.containerStatuses[0].containerID}']).stdout, id);
+    assert.equal(node.kubectl(['get', 'pod', 'before-restart', '-o', 'jsonpath={.status.containerStatuses[0].restartCount}']).stdout, '0');
+    assert.equal(node.nodeReady(), 'True');
+  });
+
+  test('registry unreachable while the gateway image is pulled: status names ImagePullBackOff and the fix; back when the registry is', T, async () => {
+    const bins = join(home, 'bin');
+    const sync = await runTask('sync', ['--gateway-bin', fixtureBinary(bins, 'openshell-gateway'), '--supervisor-bin', fixtureBinary(bins, 'openshell-sandbox')], env, { timeoutMs: 200_000 });
+    assert.equal(sync.code, 0, describeRun(sync));
+    // A fresh gateway pod (the first test's pod may have pulled since): it has never pulled when the registry goes.
+    const un = node.kubectl(['-n', 'openshell', 'delete', 'statefulset', '-l', 'app.kubernetes.io/component=gateway', '--cascade=foreground', '--wait=true'], undefined, 90_000);
+    assert.equal(un.status, 0, un.stderr);
+    await registry.stop();
+    // Bootstrap upgrades the chart; its gateway pod cannot pull while the registry is gone.
+    const r = await runTask('bootstrap', ['--skip-image-check', '--force'], env, { timeoutMs: 200_000 });
+    assert.equal(r.code, 1, describeRun(r));
+    assert.deepEqual(stackLines(r.out), [], r.out);
+    await waitUntil('the gateway pod to report an image pull failure', 90_000, () =>
+      /ErrImagePull|ImagePullBackOff/.test(node.kubectl(['-n', 'openshell', 'get', 'pods', '-l', 'app.kubernetes.io/component=gateway', '-o', 'jsonpath={.items[*].status.containerStatuses[*].state.waiting.reason}']).stdout),
+    );
+    const st = await runTask('status', [], env, { timeoutMs: 60_000 });
+    assert.equal(st.code, 1, describeRun(st));
+    assert.match(st.out, /\[FAIL\] gateway .*(ErrImagePull|ImagePullBackOff)/, describeRun(st));
+    assert.match(st.out, /fix: the node cannot pull .*openshell-gateway.*registry answers/, describeRun(st));
+    assert.deepEqual(stackLines(st.out), []);
+
+    // Nothing lost: the registry comes back with its storage; the kubelet's next retry pulls.
+    await registry.start();
+    await waitUntil('the gateway image to be pulled', 180_000, () =>
+      node.kubectl(['-n', 'openshell', 'get', 'pods', '-l', 'app.kubernetes.io/component=gateway', '-o', 'jsonpath={.items[*].status.containerStatuses[*].imageID}']).stdout.includes('sha256:'),
+    );
+    const after = await runTask('status', [], env, { timeoutMs: 60_000 });
+    assert.doesNotMatch(after.out, /ImagePullBackOff|ErrImagePull/, describeRun(after));
+    // (The stand-in gateway binary is busybox: the pod now crash-loops, and status says so instead.)
+    assert.match(after.out, /\[FAIL\] gateway .*(CrashLoopBackOff|replicas ready)/, describeRun(after));
+  });
+});
