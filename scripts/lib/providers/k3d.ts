@@ -1,7 +1,7 @@
 // k3d: k3s in containers on Docker or Podman, with a bundled registry. The
 // cluster comes from the declarative deploy/k3d/cluster.yaml, filled in from
 // the settings and piped to `k3d cluster create --config -`.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -134,18 +134,25 @@ export const k3dProvider: ClusterProvider = {
 
   async start(ctx) {
     const s = ctx.settings;
-    // A create interrupted half-way (Ctrl+C while k3d starts the nodes) leaves the
-    // containers but k3d's rollback removes the network: `k3d cluster start`
-    // can never succeed on that. Remove the remains and create the cluster again.
-    const engine = await useEngine(ctx);
-    const net = await $({ nothrow: true, timeout: '30s' })`${engine.cli} network inspect ${`k3d-${s.cluster}`}`;
-    if (net.exitCode !== 0 && !isDryRun()) {
-      ctx.log.warn(`cluster ${s.cluster} was left half-created (its network k3d-${s.cluster} is gone): deleting what remains and creating it again`);
+    // A create interrupted half-way (Ctrl+C while k3d starts the nodes) leaves
+    // nodes that `k3d cluster start` can never start: k3d's rollback may have
+    // removed the network, or the load balancer never got its configuration.
+    // Such a cluster has no kubeconfig from us yet (up writes it only after a
+    // create succeeds): remove the remains and create the cluster again.
+    const recreate = async (why: string) => {
+      ctx.log.warn(`cluster ${s.cluster} was left half-created (${why}): deleting what remains and creating it again`);
       await this.delete(ctx);
       await this.create(ctx);
-      return;
+    };
+    const engine = await useEngine(ctx);
+    const net = await $({ nothrow: true, timeout: '30s' })`${engine.cli} network inspect ${`k3d-${s.cluster}`}`;
+    if (net.exitCode !== 0 && !isDryRun()) return recreate(`its network k3d-${s.cluster} is gone`);
+    try {
+      await ctx.log.progress(`starting k3d cluster ${s.cluster}`, $w({ timeout: `${s.timeoutSec + 60}s` })`k3d cluster start ${s.cluster} --wait --timeout ${s.timeoutSec}s`.quiet(false));
+    } catch (err) {
+      if (isDryRun() || existsSync(s.kubeconfig)) throw err;
+      await recreate(`k3d cannot start it, and no up finished creating it: there is no ${s.kubeconfig}`);
     }
-    await ctx.log.progress(`starting k3d cluster ${s.cluster}`, $w({ timeout: `${s.timeoutSec + 60}s` })`k3d cluster start ${s.cluster} --wait --timeout ${s.timeoutSec}s`.quiet(false));
   },
 
   async delete(ctx) {
