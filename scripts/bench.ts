@@ -3,6 +3,7 @@
 //   2. first runs and no-op re-runs of up, sync, bootstrap, status on a
 //      throwaway cluster (kwok provider unless OPENSHELL_DEV_CLUSTER_PROVIDER says
 //      otherwise), then down
+//   2b. k3d with the test bed's stand-in k3s image: first up, no-op up, down
 //   3. supervisor hot-swap for 1 and 10 pods against an image rebuild, push and rollout
 //   4. the test bed's real node (test/bed/realnode.ts): start → Ready, pod apply →
 //      Running, the doctor's smoke proof, down (only with OPENSHELL_TEST_REAL_NODE=1, as root)
@@ -101,6 +102,51 @@ if (missing.length > 0) {
     rmSync(home, { recursive: true, force: true });
   }
   console.log(`\n## First runs and no-op re-runs (${provider} provider)\n`);
+  console.log(table(rows));
+}
+
+// 2b. k3d on the test bed's stand-in k3s image (where .ci/run exported it):
+// real k3d from the kit's cluster.yaml, one server and one agent.
+const standin = process.env.OPENSHELL_TEST_K3S_STANDIN_IMAGE;
+const k3dMissing = [
+  ...['k3d', 'kubectl', 'docker'].filter((b) => !has(b)),
+  ...['OPENSHELL_TEST_K3S_STANDIN_IMAGE', 'K3D_IMAGE_TOOLS', 'K3D_IMAGE_LOADBALANCER', 'OPENSHELL_TEST_K3D_REGISTRY_IMAGE'].filter((n) => !process.env[n]),
+];
+if (k3dMissing.length > 0) {
+  console.log(`\n## k3d on the stand-in k3s image: skipped (needs ${k3dMissing.join(', ')}; bash .ci/run provisions them)`);
+} else {
+  const home = mkdtempSync(join(tmpdir(), 'openshell-bench-k3d-'));
+  const free = () => Number(spawnSync(process.execPath, ['-e', 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'], { encoding: 'utf8' }).stdout.trim());
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    HOME: home,
+    OPENSHELL_DEV_CLUSTER_PROVIDER: 'k3d',
+    OPENSHELL_DEV_CLUSTER: `bench-k3d-${process.pid}`,
+    OPENSHELL_DEV_KUBECONFIG: join(home, 'kubeconfig.yaml'),
+    OPENSHELL_DEV_HTTP_PORT: String(free()),
+    OPENSHELL_DEV_REGISTRY_PORT: String(free()),
+    OPENSHELL_DEV_REGISTRY_NAME: `bench-k3d-reg-${process.pid}`,
+    OPENSHELL_DEV_K3S_IMAGE: standin,
+    OPENSHELL_DEV_REGISTRY_IMAGE: process.env.OPENSHELL_TEST_K3D_REGISTRY_IMAGE,
+  };
+  const rows: Timing[] = [];
+  const step = (task: string) => {
+    const r = runTaskProcess(task, [], env);
+    if (r.code !== 0) throw new Error(`${task} failed (exit ${r.code}):\n${r.out}`);
+    return r.ms;
+  };
+  try {
+    rows.push({ what: 'up (create: k3d cluster, registry, 2 nodes Ready)', ms: [step('up')] });
+    rows.push(measure('up, no-op', runs, () => step('up')));
+    rows.push({ what: 'down', ms: [step('down')] });
+  } catch (err) {
+    process.exitCode = 1;
+    console.error(`\nbench stopped: ${(err as Error).message}`);
+    runTaskProcess('down', [], env);
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+  console.log(`\n## k3d on the stand-in k3s image (${standin})\n`);
   console.log(table(rows));
 }
 

@@ -95,6 +95,10 @@ function recordObject(namespace: string, record: BootstrapRecord) {
 export function helmValuesArgs(ctx: TaskContext): string[] {
   const s = ctx.settings;
   const args = ['-f', DEV_VALUES];
+  // values.dev.yaml names the default registry (openshell-registry:5000); pods pull from the one in use.
+  if (s.registryName !== 'openshell-registry') {
+    args.push('--set', `image.repository=${s.registryName}:5000/openshell-gateway`, '--set', `supervisor.image.repository=${s.registryName}:5000/openshell-supervisor`);
+  }
   if (s.sideloadMethod) args.push('--set', `supervisor.sideloadMethod=${s.sideloadMethod}`);
   if (s.sandboxNamespace !== s.namespace) args.push('--set', `sandbox.namespace=${s.sandboxNamespace}`);
   return args;

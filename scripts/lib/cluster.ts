@@ -64,10 +64,12 @@ export async function waitForNodes(ctx: TaskContext, kube: Kube, expected: numbe
 /**
  * Server-side apply of `objects` as the kit's field manager: every write the kit makes to the
  * cluster goes through here (or another `$w` command), so --dry-run prints it instead.
+ * --force-conflicts: the kit owns the fields it sets even where another manager wrote them
+ * first (k3d creates kube-public/local-registry-hosting itself with a client-side apply).
  */
 export async function apply(ctx: TaskContext, ...objects: object[]): Promise<void> {
   const input = objects.map((o) => stringify(o)).join('---\n');
-  await $w({ input, timeout: '60s' })`kubectl --kubeconfig ${ctx.settings.kubeconfig} apply --server-side --field-manager ${MANAGED_BY} -f -`;
+  await $w({ input, timeout: '60s' })`kubectl --kubeconfig ${ctx.settings.kubeconfig} apply --server-side --force-conflicts --field-manager ${MANAGED_BY} -f -`;
 }
 
 /** Create or update kube-public/local-registry-hosting; unchanged when it already says the same. */

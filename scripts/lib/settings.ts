@@ -30,6 +30,8 @@ export interface Settings {
   sourceDir: string | undefined;
   engine: EngineName | undefined;
   k3sImage: string;
+  /** k3d's registry image (undefined: k3d's default, registry:2). */
+  registryImage: string | undefined;
   namespace: string;
   sandboxNamespace: string;
   release: string;
@@ -87,6 +89,7 @@ export const SETTINGS: SettingSpec[] = [
   { name: 'OPENSHELL_SOURCE_DIR', default: '', describe: 'The OpenShell checkout (default: the repository this kit lives in)' },
   { name: 'CONTAINER_ENGINE', default: '', describe: 'docker or podman (default: detected)' },
   { name: 'OPENSHELL_DEV_K3S_IMAGE', default: K3S_IMAGE, describe: 'k3s image for k3d (1.35+ for image volumes)' },
+  { name: 'OPENSHELL_DEV_REGISTRY_IMAGE', default: '', describe: 'Image of the registry k3d creates (default: k3d\'s, docker.io/library/registry:2); for a mirror or an offline copy' },
   { name: 'OPENSHELL_DEV_NAMESPACE', default: 'openshell', describe: 'Namespace of the gateway and its Helm release' },
   { name: 'OPENSHELL_SANDBOX_NAMESPACE', default: 'openshell', describe: 'Namespace of sandbox pods' },
   { name: 'OPENSHELL_DEV_RELEASE', default: 'openshell', describe: 'Helm release name' },
@@ -256,6 +259,10 @@ export function loadSettings(opts: LoadOptions = {}): Settings {
   if (!/^[\w.\-/:@]+$/.test(k3sImage) || !k3sImage.includes(':')) {
     bad('OPENSHELL_DEV_K3S_IMAGE', k3sImage, 'must be an image reference with a tag, such as ' + K3S_IMAGE);
   }
+  const registryImage = get('OPENSHELL_DEV_REGISTRY_IMAGE').trim() || undefined;
+  if (registryImage !== undefined && (!/^[\w.\-/:@]+$/.test(registryImage) || !registryImage.includes(':'))) {
+    bad('OPENSHELL_DEV_REGISTRY_IMAGE', registryImage, 'must be an image reference with a tag, such as docker.io/library/registry:2, or empty for k3d\'s default');
+  }
   const gatewayCommand = get('OPENSHELL_DEV_GATEWAY_COMMAND').trim();
   if (gatewayCommand === '') bad('OPENSHELL_DEV_GATEWAY_COMMAND', gatewayCommand, 'must be a command line');
   const gatewayBuildCommand = get('OPENSHELL_DEV_GATEWAY_BUILD_COMMAND').trim();
@@ -299,6 +306,7 @@ export function loadSettings(opts: LoadOptions = {}): Settings {
     sourceDir,
     engine: oneOf('CONTAINER_ENGINE', get('CONTAINER_ENGINE'), ENGINES, true),
     k3sImage,
+    registryImage,
     namespace: label('OPENSHELL_DEV_NAMESPACE', get('OPENSHELL_DEV_NAMESPACE'), 63),
     sandboxNamespace: label('OPENSHELL_SANDBOX_NAMESPACE', get('OPENSHELL_SANDBOX_NAMESPACE'), 63),
     release: label('OPENSHELL_DEV_RELEASE', get('OPENSHELL_DEV_RELEASE'), 53),

@@ -56,6 +56,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Called with each chunk of output as it arrives (to act while a task waits). */
   onOutput?: (chunk: string, soFar: string) => void;
+  /** Ctrl+C: SIGINT to the task's process group the first time this returns true for the output so far. */
+  interruptWhen?: (soFar: string) => boolean;
 }
 
 /** The environment a task sees: only what is given, plus PATH, a HOME and plain output. */
@@ -91,12 +93,17 @@ export function runTask(task: string, args: string[], env: NodeJS.ProcessEnv, op
     let stderr = '';
     let out = '';
     let timedOut = false;
+    let interrupted = false;
     const take = (which: 'stdout' | 'stderr') => (d: Buffer) => {
       const s = d.toString();
       if (which === 'stdout') stdout += s;
       else stderr += s;
       out += s;
       opts.onOutput?.(s, out);
+      if (!interrupted && opts.interruptWhen?.(out)) {
+        interrupted = true;
+        killGroup(child.pid, 'SIGINT');
+      }
     };
     child.stdout.on('data', take('stdout'));
     child.stderr.on('data', take('stderr'));

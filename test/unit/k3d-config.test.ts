@@ -43,7 +43,7 @@ test('k3d accepts the config up generates, default and non-default settings', { 
     const cfg = k3dAccepts(file);
     assert.equal(cfg.metadata.name, settings.cluster);
     assert.equal(cfg.agents, settings.agents);
-    assert.deepEqual(cfg.ports.map((p: { port: string }) => p.port), [`${settings.httpPort}:30051`]);
+    assert.deepEqual(cfg.ports.map((p: { port: string }) => p.port), [`127.0.0.1:${settings.httpPort}:30051`]);
     if (c.reuse) assert.deepEqual(cfg.registries.use, ['openshell-registry:5000']);
     else assert.equal(cfg.registries.create.hostPort, String(settings.registryPort));
     assert.match(cfg.registries.config, new RegExp(`localhost:${settings.registryPort}`));

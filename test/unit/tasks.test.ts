@@ -101,7 +101,7 @@ describe('up', () => {
     assert.equal(cfg.metadata.name, 'openshell-dev');
     assert.equal(cfg.servers, 1);
     assert.equal(cfg.agents, 2);
-    assert.deepEqual(cfg.ports, [{ port: `${httpPort}:30051`, nodeFilters: ['loadbalancer'] }]);
+    assert.deepEqual(cfg.ports, [{ port: `127.0.0.1:${httpPort}:30051`, nodeFilters: ['loadbalancer'] }]);
     assert.equal(cfg.registries.create.name, 'openshell-registry');
     assert.equal(cfg.registries.create.hostPort, String(registryPort));
     assert.deepEqual(parse(cfg.registries.config), { mirrors: { [`localhost:${registryPort}`]: { endpoint: ['http://openshell-registry:5000'] } } });
@@ -340,6 +340,12 @@ test('bootstrap passes values.dev.yaml and only the settings that differ', () =>
     '--set', 'supervisor.sideloadMethod=init-container',
     '--set', 'sandbox.namespace=sandboxes',
   ]);
+  // Pods pull the dev images from the registry in use, not the default name in values.dev.yaml.
+  assert.deepEqual(helmValuesArgs(ctxFor(bootstrap, baseEnv({ OPENSHELL_DEV_REGISTRY_NAME: 'team-a-registry' }), []).ctx), [
+    '-f', DEV_VALUES,
+    '--set', 'image.repository=team-a-registry:5000/openshell-gateway',
+    '--set', 'supervisor.image.repository=team-a-registry:5000/openshell-supervisor',
+  ]);
   assert.equal(DEV_VALUES, join(KIT_ROOT, 'deploy', 'helm', 'openshell', 'values.dev.yaml'));
 });
 
@@ -358,7 +364,7 @@ test('k3dConfig applies non-default settings', () => {
   assert.equal(cfg.metadata.name, 'team-a');
   assert.equal(cfg.agents, 0);
   assert.equal(cfg.image, 'rancher/k3s:v1.36.0-k3s1');
-  assert.deepEqual(cfg.ports, [{ port: '18080:30051', nodeFilters: ['loadbalancer'] }]);
+  assert.deepEqual(cfg.ports, [{ port: '127.0.0.1:18080:30051', nodeFilters: ['loadbalancer'] }]);
   assert.deepEqual(cfg.registries.create, { name: 'team-a-registry', host: '127.0.0.1', hostPort: '15000' });
   assert.deepEqual(parse(cfg.registries.config), { mirrors: { 'localhost:15000': { endpoint: ['http://team-a-registry:5000'] } } });
   assert.equal(cfg.options.k3d.timeout, '90s');
@@ -370,9 +376,14 @@ test('k3dConfig applies non-default settings', () => {
   // The defaults are the seed's.
   const defaults = k3dConfig(loadSettings({ env: { HOME: env.HOME }, root: work, home: env.HOME! })) as Record<string, any>;
   assert.equal(defaults.metadata.name, 'openshell-dev');
-  assert.deepEqual(defaults.ports, [{ port: '8080:30051', nodeFilters: ['loadbalancer'] }]);
+  assert.deepEqual(defaults.ports, [{ port: '127.0.0.1:8080:30051', nodeFilters: ['loadbalancer'] }]);
   assert.equal(defaults.registries.create.hostPort, '5000');
   assert.equal(defaults.agents, 1);
+  assert.equal(defaults.registries.create.image, undefined);
+  // OPENSHELL_DEV_REGISTRY_IMAGE picks the registry image k3d runs (a mirror, an offline copy).
+  const img = k3dConfig(loadSettings({ env: { ...env, OPENSHELL_DEV_REGISTRY_IMAGE: 'mirror.example/library/registry:2' }, root: work, home: env.HOME! })) as Record<string, any>;
+  assert.equal(img.registries.create.image, 'mirror.example/library/registry:2');
+  assert.throws(() => loadSettings({ env: { ...env, OPENSHELL_DEV_REGISTRY_IMAGE: 'no tag' }, root: work, home: env.HOME! }), /OPENSHELL_DEV_REGISTRY_IMAGE="no tag" is not valid/);
 });
 
 

@@ -1,14 +1,15 @@
 // k3d: k3s in containers on Docker or Podman, with a bundled registry. The
 // cluster comes from the declarative deploy/k3d/cluster.yaml, filled in from
 // the settings and piped to `k3d cluster create --config -`.
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { useEngine } from '../engine.ts';
 import { GATEWAY_NODE_PORT, KIT_ROOT, type Settings } from '../settings.ts';
 import type { TaskContext } from '../task.ts';
 import { UserError } from '../task.ts';
-import { $, $w, ProcessOutput } from '../sh.ts';
+import { $, $w, isDryRun, ProcessOutput } from '../sh.ts';
 import { requireTools } from '../tools.ts';
 import { portProblem } from '../ports.ts';
 import { REGISTRY_CONTAINER_PORT, registryEndpoints } from '../registry.ts';
@@ -37,8 +38,9 @@ export function k3dConfig(s: Settings, opts: { reuseRegistry?: boolean } = {}, b
   cfg.image = s.k3sImage;
   const ports = (cfg.ports ?? []) as Array<{ port: string; nodeFilters: string[] }>;
   const gateway = ports.find((p) => p.port.endsWith(`:${GATEWAY_NODE_PORT}`));
-  if (gateway) gateway.port = `${s.httpPort}:${GATEWAY_NODE_PORT}`;
-  else ports.push({ port: `${s.httpPort}:${GATEWAY_NODE_PORT}`, nodeFilters: ['loadbalancer'] });
+  const bind = gateway?.port.match(/^(\d+\.\d+\.\d+\.\d+):/)?.[1] ?? '127.0.0.1';
+  if (gateway) gateway.port = `${bind}:${s.httpPort}:${GATEWAY_NODE_PORT}`;
+  else ports.push({ port: `${bind}:${s.httpPort}:${GATEWAY_NODE_PORT}`, nodeFilters: ['loadbalancer'] });
   cfg.ports = ports;
   cfg.registries = { ...cfg.registries };
   if (opts.reuseRegistry) {
@@ -47,6 +49,7 @@ export function k3dConfig(s: Settings, opts: { reuseRegistry?: boolean } = {}, b
     cfg.registries.use = [`${s.registryName}:${REGISTRY_CONTAINER_PORT}`];
   } else {
     cfg.registries.create = { ...cfg.registries.create, name: s.registryName, hostPort: String(s.registryPort) };
+    if (s.registryImage) cfg.registries.create.image = s.registryImage;
   }
   // cluster.yaml's registries.config (k3s registries.yaml) is kept; only the mirror that makes
   // localhost:<port>/… resolve to the registry container follows the settings.
@@ -131,14 +134,46 @@ export const k3dProvider: ClusterProvider = {
 
   async start(ctx) {
     const s = ctx.settings;
-    await ctx.log.progress(`starting k3d cluster ${s.cluster}`, $w({ timeout: `${s.timeoutSec + 60}s` })`k3d cluster start ${s.cluster} --wait --timeout ${s.timeoutSec}s`.quiet(false));
+    // A create interrupted half-way (Ctrl+C while k3d starts the nodes) leaves
+    // nodes that `k3d cluster start` can never start: k3d's rollback may have
+    // removed the network, or the load balancer never got its configuration.
+    // Such a cluster has no kubeconfig from us yet (up writes it only after a
+    // create succeeds): remove the remains and create the cluster again.
+    const recreate = async (why: string) => {
+      ctx.log.warn(`cluster ${s.cluster} was left half-created (${why}): deleting what remains and creating it again`);
+      await this.delete(ctx);
+      await this.create(ctx);
+    };
+    const engine = await useEngine(ctx);
+    const net = await $({ nothrow: true, timeout: '30s' })`${engine.cli} network inspect ${`k3d-${s.cluster}`}`;
+    if (net.exitCode !== 0 && !isDryRun()) return recreate(`its network k3d-${s.cluster} is gone`);
+    try {
+      await ctx.log.progress(`starting k3d cluster ${s.cluster}`, $w({ timeout: `${s.timeoutSec + 60}s` })`k3d cluster start ${s.cluster} --wait --timeout ${s.timeoutSec}s`.quiet(false));
+    } catch (err) {
+      if (isDryRun() || existsSync(s.kubeconfig)) throw err;
+      await recreate(`k3d cannot start it, and no up finished creating it: there is no ${s.kubeconfig}`);
+    }
   },
 
   async delete(ctx) {
     const s = ctx.settings;
     const state = await this.state(ctx);
     if (state.exists) {
-      await ctx.log.progress(`deleting k3d cluster ${s.cluster}`, $w({ timeout: '180s' })`k3d cluster delete ${s.cluster}`.quiet(false));
+      // `k3d cluster delete` also rewrites the default kubeconfig (KUBECONFIG or
+      // ~/.kube/config) through client-go, reformatting it and dropping its
+      // comments, even when it holds none of our entries. Ours are removed by the
+      // kit itself, byte for byte, so k3d gets a scratch kubeconfig instead.
+      const scratch = mkdtempSync(join(tmpdir(), 'openshell-k3d-delete-'));
+      const kubeconfig = join(scratch, 'kubeconfig');
+      writeFileSync(kubeconfig, 'apiVersion: v1\nkind: Config\n', { mode: 0o600 });
+      try {
+        await ctx.log.progress(
+          `deleting k3d cluster ${s.cluster}`,
+          $w({ timeout: '180s', env: { ...$.env, KUBECONFIG: kubeconfig } })`k3d cluster delete ${s.cluster}`.quiet(false),
+        );
+      } finally {
+        rmSync(scratch, { recursive: true, force: true });
+      }
     }
     // k3d removes a registry it created with the cluster; one reused from earlier may remain.
     if (await findRegistry(ctx)) {
