@@ -47,7 +47,9 @@ const IMAGE_REASONS = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImage
 /** Why a workload's pods are not ready, from their container states: an image pull, a crash, or nothing known. */
 async function podProblems(ctx: TaskContext, kube: Kube): Promise<{ detail: string; fix: string } | undefined> {
   const s = ctx.settings;
-  const pods = (await call('list gateway Pods', kube.core.listNamespacedPod({ namespace: s.namespace, labelSelector: gatewaySelector(s) }), kube.timeoutMs)).items;
+  // Every pod of the release: the gateway's, and the certificate hook Job's, which runs the gateway image
+  // before any gateway pod exists (a pull failing there leaves no gateway at all).
+  const pods = (await call('list the release Pods', kube.core.listNamespacedPod({ namespace: s.namespace, labelSelector: `app.kubernetes.io/instance=${s.release}` }), kube.timeoutMs)).items;
   for (const p of pods) {
     for (const c of [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])]) {
       const w = c.state?.waiting;
@@ -67,8 +69,14 @@ async function gatewayChecks(ctx: TaskContext, kube: Kube): Promise<CheckResult[
   const [workloads, version] = await Promise.all([findWorkloads(kube, s.namespace, gatewaySelector(s)), serverVersion(kube)]);
   if (workloads.length === 0) {
     const chosen = chooseMethod(s.sideloadMethod, version);
+    const problem = await podProblems(ctx, kube).catch(() => undefined);
     return [
-      { name: 'gateway', status: 'fail', detail: `no gateway in namespace ${s.namespace}`, fix: 'mise run k8s:dev:bootstrap (in-cluster) or mise run k8s:dev:gateway (out-of-cluster)' },
+      {
+        name: 'gateway',
+        status: 'fail',
+        detail: `no gateway in namespace ${s.namespace}${problem ? `; ${problem.detail}` : ''}`,
+        fix: problem?.fix ?? 'mise run k8s:dev:bootstrap (in-cluster) or mise run k8s:dev:gateway (out-of-cluster)',
+      },
       { name: 'sideload', status: 'ok', detail: `${chosen.method} would be used (${chosen.reason})` },
     ];
   }
