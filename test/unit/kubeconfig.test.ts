@@ -441,6 +441,21 @@ describe('files', () => {
     assert.doesNotMatch(removeText(commented, names)!, /added by hand|k3d-openshell-dev/);
   });
 
+  test('no final newline, with edits inside and new sections at the end: each new section starts on its own line', () => {
+    const text = 'apiVersion: v1\nclusters:\n- name: a\n  cluster: {}\ncurrent-context: x';
+    const merged = mergeText(text, ours, names);
+    assert.ok(merged.includes('current-context: x\nusers:\n'), merged);
+    assert.doesNotMatch(merged, /\n\n/);
+    const bare = mergeText('apiVersion: v1\nkind: Config', ours, names);
+    assert.ok(bare.startsWith('apiVersion: v1\nkind: Config\nclusters:\n- '), bare);
+  });
+
+  test('a corrupt cluster kubeconfig is named as such; a new kubeconfig adds no blank line', () => {
+    assert.throws(() => mergeText(user, '{', names), /^Error: the cluster kubeconfig is not valid YAML/);
+    assert.ok(mergeText('', ours, names).startsWith('apiVersion: v1\nkind: Config\n'));
+    assert.ok(mergeText('# c\n', ours, names).startsWith('# c\napiVersion: v1\n'));
+  });
+
   test('a JSON file with an empty current-context gets ours in place', () => {
     const json = '{"apiVersion": "v1", "clusters": [], "users": [], "contexts": [], "current-context": ""}';
     const merged = mergeText(json, ours, names);
@@ -464,6 +479,7 @@ describe('files', () => {
     const r = mergeIntoUser({ ours, names, env: {}, home, ownFile: own });
     assert.equal(r.change, 'created');
     assert.ok(hasOurEntries(readFileSync(join(home, '.kube', 'config'), 'utf8'), names));
+    assert.equal(mergeIntoUser({ ours: rotated, names, env: {}, home, ownFile: own }).change, 'updated', 'both files exist and differ: merged');
   });
 
   test('a failed rename leaves no temporary file behind', () => {
