@@ -420,6 +420,68 @@ describe('files', () => {
     assert.equal(readFileSync(join(home, '.kube', 'config'), 'utf8'), user);
   });
 
+  test('default names in messages; the parser\'s own reason is quoted', () => {
+    assert.throws(() => hasOurEntries('{', names), /^Error: kubeconfig is not valid YAML \(.{8,}\); nothing was written/);
+    assert.throws(() => mergeText('- a\n', ours, names), /^Error: kubeconfig is not a kubeconfig/);
+    assert.throws(() => removeText('- a\n', names), /^Error: kubeconfig is not a kubeconfig/);
+  });
+
+  test('ours first in a flow list, ours last without a final newline, ours with a trailing comment: replaced or removed in place', () => {
+    const first = 'apiVersion: v1\nclusters: [{name: k3d-openshell-dev, cluster: {server: "https://old"}}, {name: lab, cluster: {server: "https://lab"}}]\n';
+    const merged = mergeText(first, ours, names);
+    assert.ok(merged.includes('{name: lab, cluster: {server: "https://lab"}}]'), merged);
+    assert.deepEqual(namesOf(load(merged).clusters), ['k3d-openshell-dev', 'lab']);
+    const atEnd = 'apiVersion: v1\ncurrent-context: x\nusers: []\ncontexts: []\nclusters:\n- name: k3d-openshell-dev\n  cluster: {server: "https://old"}';
+    const again = mergeText(atEnd, ours, names);
+    assert.equal(again.endsWith('\n'), false, 'no newline added at the end');
+    assert.ok(again.startsWith('apiVersion: v1\ncurrent-context: x\nusers: ['), again);
+    assert.equal(load(again).clusters![0]!.cluster.server, 'https://0.0.0.0:43123');
+    const commented = mergeText('apiVersion: v1\nkind: Config\n', ours, names).replace('  name: k3d-openshell-dev\nusers:', '  name: k3d-openshell-dev   # added by hand\nusers:');
+    assert.match(commented, /# added by hand/);
+    assert.doesNotMatch(removeText(commented, names)!, /added by hand|k3d-openshell-dev/);
+  });
+
+  test('no final newline, with edits inside and new sections at the end: each new section starts on its own line', () => {
+    const text = 'apiVersion: v1\nclusters:\n- name: a\n  cluster: {}\ncurrent-context: x';
+    const merged = mergeText(text, ours, names);
+    assert.ok(merged.includes('current-context: x\nusers:\n'), merged);
+    assert.doesNotMatch(merged, /\n\n/);
+    const bare = mergeText('apiVersion: v1\nkind: Config', ours, names);
+    assert.ok(bare.startsWith('apiVersion: v1\nkind: Config\nclusters:\n- '), bare);
+  });
+
+  test('a corrupt cluster kubeconfig is named as such; a new kubeconfig adds no blank line', () => {
+    assert.throws(() => mergeText(user, '{', names), /^Error: the cluster kubeconfig is not valid YAML/);
+    assert.ok(mergeText('', ours, names).startsWith('apiVersion: v1\nkind: Config\n'));
+    assert.ok(mergeText('# c\n', ours, names).startsWith('# c\napiVersion: v1\n'));
+  });
+
+  test('a JSON file with an empty current-context gets ours in place', () => {
+    const json = '{"apiVersion": "v1", "clusters": [], "users": [], "contexts": [], "current-context": ""}';
+    const merged = mergeText(json, ours, names);
+    assert.ok(merged.endsWith('"current-context": "k3d-openshell-dev"}'), merged);
+    assert.equal(removeText(merged, names), '{"apiVersion": "v1", "clusters": [], "users": [], "contexts": []}');
+  });
+
+  test('only our entries are taken from the cluster kubeconfig, long values stay on one line; one without a section is refused', () => {
+    const long = 'a value with spaces that is much longer than eighty characters, so a folding writer would wrap it';
+    const busy = ours.replace('clusters:\n', 'clusters:\n- cluster: {server: "https://other"}\n  name: other\n').replace('client-key-data: S0VZLU9ORQ==', `client-key-data: S0VZLU9ORQ==\n    username: ${long}`);
+    const merged = mergeText(user, busy, names);
+    assert.deepEqual(namesOf(load(merged).clusters), ['prod', 'staging', 'staging', 'k3d-openshell-dev']);
+    assert.ok(merged.includes(`username: ${long}\n`), merged);
+    assert.throws(() => mergeText(user, ours.replace(/users:[\s\S]*$/, ''), names), /the cluster kubeconfig has no user named admin@k3d-openshell-dev/);
+  });
+
+  test('our own file existing does not stop a merge into a user file that does not exist yet', () => {
+    const home = freshDir();
+    const own = join(home, 'own.yaml');
+    writeFileSync(own, ours);
+    const r = mergeIntoUser({ ours, names, env: {}, home, ownFile: own });
+    assert.equal(r.change, 'created');
+    assert.ok(hasOurEntries(readFileSync(join(home, '.kube', 'config'), 'utf8'), names));
+    assert.equal(mergeIntoUser({ ours: rotated, names, env: {}, home, ownFile: own }).change, 'updated', 'both files exist and differ: merged');
+  });
+
   test('a failed rename leaves no temporary file behind', () => {
     const d = freshDir();
     const target = join(d, 'config');
