@@ -145,14 +145,20 @@ describe('the kit on a real node (existing provider)', { skip }, () => {
     gatewayBin && supervisorBin && gatewayBase
       ? false
       : 'needs the real gateway and supervisor (OPENSHELL_TEST_GATEWAY_BIN, OPENSHELL_TEST_SUPERVISOR_BIN) and a base image with its libraries (OPENSHELL_TEST_GATEWAY_BASE_IMAGE: .ci/testbed/debian-base.sh)';
-  // todo, not skip: it runs and shows where the chart stands. At main the real gateway exits 1 with the
-  // chart's generated config; the chart fixes are another branch's work.
-  test("the chart's gateway pod runs under the restricted standard", { ...T, skip: noGateway, todo: 'the real gateway exits at start with the chart at main (chart fixes pending)' }, async () => {
+  // The real gateway image (Debian base) in a namespace that enforces restricted: admitted, and Ready.
+  test("the chart's gateway pod runs under the restricted standard", { ...T, skip: noGateway }, async () => {
     const sync = await runTask('sync', ['--gateway-bin', gatewayBin!, '--supervisor-bin', supervisorBin!], { ...env, OPENSHELL_DEV_GATEWAY_BASE_IMAGE: gatewayBase }, { timeoutMs: 600_000 });
     assert.equal(sync.code, 0, describeRun(sync));
     const r = spawnSync('helm', ['--kubeconfig', kc(), 'install', 'openshell', CHART_DIR, '-n', 'locked-down', '-f', DEV_VALUES, '--wait', '--timeout', '90s'], { encoding: 'utf8', timeout: 120_000 });
     const gw = ['-n', 'locked-down', 'logs', 'openshell-gateway-0', '--previous', '--tail', '20'];
     assert.equal(r.status, 0, `helm install: ${r.stderr || r.stdout}\ngateway log:\n${node.kubectl(gw).stdout}`);
+    const pod = JSON.parse(node.kubectl(['-n', 'locked-down', 'get', 'pod', 'openshell-gateway-0', '-o', 'json']).stdout) as {
+      spec: { securityContext?: { runAsNonRoot?: boolean } };
+      status: { conditions: { type: string; status: string }[]; containerStatuses: { imageID: string }[] };
+    };
+    assert.equal(pod.status.conditions.find((c) => c.type === 'Ready')?.status, 'True');
+    assert.equal(pod.spec.securityContext?.runAsNonRoot, true);
+    assert.match(pod.status.containerStatuses[0]!.imageID, /openshell-gateway@sha256:/);
   });
 
   test('status: a stopped kubelet fails it, naming the node; back when the kubelet is', T, async () => {
