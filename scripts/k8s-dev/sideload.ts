@@ -127,11 +127,13 @@ export const sideload: TaskDefinition = {
     const problem = await registryProblem(host);
     if (problem && !ctx.dryRun) throw new UserError(`${problem}: run \`mise run k8s:dev:up\` first (it creates the registry)`);
     let digest: string | undefined;
-    if (built) {
+    if (built && ctx.dryRun) {
+      ctx.log.info(`[dry-run] would stage ${binary} in .build/bin and build and push ${host}/${supervisor.repo}:dev and its content tag`);
+    } else if (built) {
       const spec = imageSpecs(ctx).supervisor;
       stageBinary(binary, spec.binary);
       const r = await buildAndPush(ctx, engine, host, spec);
-      digest = ctx.dryRun ? undefined : await tagDigest(host, spec.repo, r.contentTag);
+      digest = await tagDigest(host, spec.repo, r.contentTag);
       ctx.log.ok(`${host}/${spec.repo}:dev ${r.action} (${r.contentTag}${digest ? `, ${digest.slice(0, 19)}` : ''})`);
     }
     if (pods.length === 0) {

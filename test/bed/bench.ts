@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { appendFileSync, copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, PrivateRegistry } from '../support/e2e.ts';
+import { freePort, kitCopy, PrivateRegistry } from '../support/e2e.ts';
 import { busyboxImage } from './images.ts';
 import { optionsFromEnv, RealNode } from './realnode.ts';
 
@@ -124,8 +124,8 @@ export async function benchOpenShellLoop(): Promise<BenchRow[]> {
     });
     if (gatewayImageId() === before) throw new Error('the gateway pod still runs the old image after sync + bootstrap');
     await timed('full rebuild + rollout: both images docker build --no-cache + push, bootstrap, a new sandbox Ready', async () => {
-      // The kit's own Dockerfiles and the binaries sync staged in .build/bin, without the layer cache.
-      const kit = join(import.meta.dirname, '..', '..');
+      // The kit's Dockerfiles and the binaries the tasks staged in .build/bin (of the kit copy they run from), without the layer cache.
+      const kit = kitCopy();
       const host = `localhost:${loop.registry.port}`;
       for (const [file, repo, args] of [
         ['Dockerfile.gateway', 'openshell-gateway', ['--build-arg', `BASE_IMAGE=${process.env.OPENSHELL_TEST_GATEWAY_BASE_IMAGE}`]],

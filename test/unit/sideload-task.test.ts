@@ -3,7 +3,8 @@
 // through the gateway, the sha256 proof), the smoke pod's manifest, verdicts
 // and clean-up.
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { STAGE_DIR } from '../../scripts/lib/images.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -67,8 +68,13 @@ mkdirSync(join(dir, 'static'), { recursive: true });
 if (existsSync('/bin/busybox')) copyFileSync('/bin/busybox', staticBin);
 const noStatic = existsSync('/bin/busybox') ? false : 'needs /bin/busybox (busybox-static) as a static ELF fixture';
 
-/** The registry's answers (registryProblem, tagDigest) without a registry. */
+/**
+ * The registry's answers (registryProblem, tagDigest) without a registry; and the kit's
+ * .build/bin/openshell-sandbox, which the task stages the binary into, put back afterwards.
+ */
 function stubRegistry(): () => void {
+  const staged = join(STAGE_DIR, 'openshell-sandbox');
+  const kept = existsSync(staged) ? readFileSync(staged) : undefined;
   const real = globalThis.fetch;
   globalThis.fetch = (async (url: string | URL) => {
     const u = String(url);
@@ -78,6 +84,8 @@ function stubRegistry(): () => void {
   }) as typeof fetch;
   return () => {
     globalThis.fetch = real;
+    if (kept) writeFileSync(staged, kept, { mode: 0o755 });
+    else rmSync(staged, { force: true });
   };
 }
 
@@ -203,7 +211,7 @@ describe('k8s:dev:sideload', () => {
       const { ctx, log } = ctxFor(exec, ['--dry-run', staticBin]);
       assert.equal(await sideload.main(ctx), 0, log.lines.join('\n'));
       const printed = log.lines.filter((l) => l.includes('[dry-run] would run:')).join('\n');
-      assert.match(printed, /docker push localhost:5000\/openshell-supervisor:dev/);
+      assert.match(log.lines.join('\n'), /\[dry-run\] would stage .* and build and push localhost:5000\/openshell-supervisor:dev/);
       assert.match(printed, /openshell --gateway-endpoint http:\/\/localhost:8080 --workspace default sandbox stop a/);
       assert.match(printed, /sandbox start a/);
       assert.ok(!exec.calls.some((c) => / (push|build|stop|start) /.test(c)), `a write ran: ${exec.calls.join('\n')}`);
