@@ -76,6 +76,11 @@ describe('the real OpenShell on a real node: sync, bootstrap, sandboxes through 
       const vol = pod.spec.volumes.find((v) => v.name === 'openshell-supervisor-bin');
       assert.ok(method === 'image-volume' ? vol?.image : vol?.emptyDir, JSON.stringify(pod.spec.volumes));
       assert.equal(loop.phase(name), 'Ready');
+      // It dialed the gateway by the Service name in grpc_endpoint: the node's CoreDNS answers it.
+      const dns = loop.kubectl(['-n', ns, 'exec', podName, '-c', 'agent', '--', 'getent', 'hosts', `openshell-gateway.${ns}.svc`]);
+      assert.equal(dns.status, 0, dns.stderr);
+      const svcIp = loop.kubectl(['-n', ns, 'get', 'service', 'openshell-gateway', '-o', 'jsonpath={.spec.clusterIP}']).stdout;
+      assert.match(dns.stdout, new RegExp(`^${svcIp.replaceAll('.', '\\.')}\\s`), dns.stdout);
       // The supervisor in the pod is the one sync pushed.
       const sum = loop.kubectl(['-n', ns, 'exec', podName, '-c', 'agent', '--', 'sha256sum', '/opt/openshell/bin/openshell-sandbox']).stdout.split(' ')[0];
       assert.equal(sum, await sha256File(loop.supervisorBin));
