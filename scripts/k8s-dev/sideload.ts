@@ -71,8 +71,14 @@ function cli(ctx: TaskContext, write: boolean) {
     (write ? $w : $)({ nothrow: true, timeout: `${ctx.settings.timeoutSec + 30}s`, env: { ...process.env, NO_COLOR: '1' } })`${bin} --gateway-endpoint ${endpoint} --workspace ${workspace} ${args}`;
 }
 
+/** The CLI's error as one line: its report (miette) wraps a message over lines starting with │. */
 const lastLine = (r: { stdout: string; stderr: string; exitCode: number | null }) =>
-  ((r.stderr || r.stdout).replace(/\x1b\[[0-9;]*m/g, '').trim().split('\n').filter((l) => l.trim()).pop() ?? '').replace(/^[\s│×]+/, '') || `exit ${r.exitCode}`;
+  (r.stderr || r.stdout)
+    .replace(/\x1b\[[0-9;]*m/g, '')
+    .split('\n')
+    .map((l) => l.replace(/^\s*(Error:)?[\s│×]*/, '').trim())
+    .filter(Boolean)
+    .join(' ') || `exit ${r.exitCode}`;
 
 export const sideload: TaskDefinition = {
   name: 'sideload',

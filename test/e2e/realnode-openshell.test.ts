@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { missingLoop, OpenShellLoop } from '../bed/openshell-loop.ts';
 import { sha256File } from '../../scripts/lib/sideload.ts';
-import { describeRun, rmTree, stackLines, tempDir } from '../support/e2e.ts';
+import { describeRun, rmTree, stackLines, tempDir, waitUntil } from '../support/e2e.ts';
 
 const skip = missingLoop();
 const T = { timeout: 600_000 };
@@ -102,5 +102,23 @@ describe('the real OpenShell on a real node: sync, bootstrap, sandboxes through 
     const again = await loop.task('sideload', args);
     assert.equal(again.code, 0, describeRun(again));
     assert.match(again.out, new RegExp(`${name} \\(${ns}/default--${name}\\): already runs sha256 ${sum}`), again.out);
+  });
+
+  // Why sideload stops and starts through the gateway rather than deleting the pod: upstream's answer, pinned.
+  test('deleting a sandbox pod: the controller recreates it, but the gateway keeps the sandbox in phase Error', T, async () => {
+    const name = 'sb-del';
+    const podName = `default--${name}`;
+    const r = loop.createSandbox(name);
+    assert.equal(r.status, 0, r.stderr);
+    const uid = loop.kubectl(['-n', ns, 'get', 'pod', podName, '-o', 'jsonpath={.metadata.uid}']).stdout;
+    assert.equal(loop.kubectl(['-n', ns, 'delete', 'pod', podName, '--wait=false']).status, 0);
+    await waitUntil('the agent-sandbox controller to recreate the pod', 120_000, () => {
+      const p = loop.kubectl(['-n', ns, 'get', 'pod', podName, '-o', 'jsonpath={.metadata.uid} {.status.phase}']).stdout.split(' ');
+      return p[0] !== '' && p[0] !== uid && p[1] === 'Running';
+    });
+    await waitUntil('the gateway to settle on a phase', 60_000, () => loop.phase(name) === 'Error');
+    const stop = loop.cli(['sandbox', 'stop', name]);
+    assert.notEqual(stop.status, 0);
+    assert.match(stop.stderr + stop.stdout, /sandbox must be Ready to stop \(current phase:\s+(│\s+)?Error\)/);
   });
 });

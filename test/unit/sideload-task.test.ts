@@ -187,13 +187,14 @@ describe('k8s:dev:sideload', () => {
       [`${K} get sandboxes`, { stdout: JSON.stringify(sandboxes) }],
       ['docker version', { stdout: '20.10.24' }],
       [/ exec -n sandboxes /, { stdout: `${'f'.repeat(64)}  x\n` }],
-      [/ sandbox stop b$/, { code: 1, stderr: '  × status: FailedPrecondition\n  │ message: "sandbox must be Ready to stop (current phase: Error)"\n' }],
+      // The CLI's report, as it really printed it on the real node (wrapped).
+      [/ sandbox stop b$/, { code: 1, stderr: `Error:   × code: 'The system is not in a state required for the operation's\n  │ execution', message: "sandbox must be Ready to stop (current phase:\n  │ Error)"\n\n` }],
     ]);
     const restore = stubRegistry();
     try {
       const { ctx, log } = ctxFor(exec, [staticBin]);
       assert.equal(await sideload.main(ctx), 1);
-      assert.match(log.lines.join('\n'), /openshell sandbox stop failed: message: "sandbox must be Ready to stop \(current phase: Error\)"/);
+      assert.match(log.lines.join('\n'), /openshell sandbox stop failed: code: 'The system is not in a state required for the operation's execution', message: "sandbox must be Ready to stop \(current phase: Error\)"/);
       assert.ok(!exec.calls.some((c) => / sandbox start /.test(c)));
     } finally {
       restore();
