@@ -4,19 +4,21 @@
 //      throwaway cluster (kwok provider unless OPENSHELL_DEV_CLUSTER_PROVIDER says
 //      otherwise), then down
 //   2b. k3d with the test bed's stand-in k3s image: first up, no-op up, down
-//   3. supervisor hot-swap for 1 and 10 pods against an image rebuild, push and rollout
-//   4. the test bed's real node (test/bed/realnode.ts): start → Ready, pod apply →
+//   3. the test bed's real node (test/bed/realnode.ts): start → Ready, pod apply →
 //      Running, the doctor's smoke proof, down (only with OPENSHELL_TEST_REAL_NODE=1, as root)
+//   4. the real OpenShell loop on the real node (test/bed/openshell-loop.ts): a
+//      supervisor change to a sandbox running it (k8s:dev:sideload), a gateway
+//      change to the new gateway pod Ready (sync + bootstrap), next to a full
+//      image rebuild and rollout
 // Sections whose tools are missing are skipped with the reason.
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { benchSideload, formatRow } from './bench/sideload.ts';
-import { benchRealNode } from '../test/bed/bench.ts';
+import { benchOpenShellLoop, benchRealNode } from '../test/bed/bench.ts';
+import { missingLoop } from '../test/bed/openshell-loop.ts';
 import { missingRealNode } from '../test/bed/realnode.ts';
 import { KIT_ROOT } from './lib/settings.ts';
-import { createContext } from './lib/task.ts';
 
 const TSX = join(KIT_ROOT, 'node_modules', '.bin', 'tsx');
 const TASKS = ['up', 'down', 'bootstrap', 'gateway', 'watch', 'sync', 'status', 'doctor', 'sideload'];
@@ -150,17 +152,7 @@ if (k3dMissing.length > 0) {
   console.log(table(rows));
 }
 
-// 3. Hot-swap
-if (!has('docker') || spawnSync('docker', ['version']).status !== 0) {
-  console.log('\n## Supervisor hot-swap: skipped (needs a running Docker engine)');
-} else {
-  console.log('\n## Supervisor hot-swap vs image rebuild, push and rollout\n');
-  const ctx = createContext({ name: 'bench', summary: '', main: async () => {} }, { argv: [] });
-  const rows = await benchSideload(ctx, { counts: [1, 10] });
-  for (const r of rows) console.log(`- ${formatRow(r)}`);
-}
-
-// 4. The real node
+// 3. The real node
 const noRealNode = missingRealNode() || (spawnSync('docker', ['version']).status !== 0 ? 'needs a running Docker engine to build the test image' : false);
 if (noRealNode) {
   console.log(`\n## Real node: skipped (${noRealNode})`);
@@ -172,5 +164,20 @@ if (noRealNode) {
   } catch (err) {
     process.exitCode = 1;
     console.error(`real-node bench stopped: ${(err as Error).message}`);
+  }
+}
+
+// 4. The real OpenShell loop
+const noLoop = missingLoop();
+if (noLoop) {
+  console.log(`\n## The real OpenShell loop: skipped (${noLoop})`);
+} else {
+  console.log('\n## The real OpenShell loop on the real node (real gateway, supervisor, CLI, agent-sandbox)\n');
+  try {
+    const rows = await benchOpenShellLoop();
+    console.log(table(rows.map((r) => ({ what: r.what, ms: [r.ms] }))));
+  } catch (err) {
+    process.exitCode = 1;
+    console.error(`OpenShell loop bench stopped: ${(err as Error).message}`);
   }
 }

@@ -47,7 +47,7 @@ export interface Settings {
   gatewayBindAddress: string;
   grpcEndpoint: string;
   sandboxImage: string;
-  /** Label selector of the sandbox pods the sideload task hot-swaps into. */
+  /** Label selector of the sandbox pods whose sandboxes the sideload task restarts. */
   sandboxSelector: string;
   /** Command that builds the supervisor binary in the OpenShell checkout. */
   supervisorBuildCommand: string;

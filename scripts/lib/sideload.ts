@@ -1,5 +1,5 @@
-// How the supervisor binary reaches sandbox pods (seed 002), and how a rebuilt
-// one is hot-swapped into running pods.
+// How the supervisor binary reaches sandbox pods (seed 002), and how
+// k8s:dev:sideload tells that a recreated sandbox pod runs a rebuilt one.
 //
 //   image-volume    the supervisor image (binary at /openshell-sandbox) mounted
 //                   read-only at /opt/openshell/bin; no init container.
@@ -19,10 +19,9 @@ import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
 import type { IVolume } from 'kubernetes-models/v1/Volume';
 import type { IVolumeMount } from 'kubernetes-models/v1/VolumeMount';
-import { $, $w } from './sh.ts';
+import { $ } from './sh.ts';
 import { SettingsError, SIDELOAD_METHODS, type SideloadMethod } from './settings.ts';
 import { parseKubeVersion, type KubeVersion } from './kube.ts';
-import type { TaskContext } from './task.ts';
 
 export { SIDELOAD_METHODS, type SideloadMethod };
 
@@ -180,202 +179,20 @@ export async function kubeServerVersion(kubectlArgs: string[]): Promise<KubeVers
   return { ...parseKubeVersion(sv), gitVersion: sv.gitVersion ?? '' };
 }
 
-// ---------------------------------------------------------------------------
-// Hot-swap: write beside the old binary, verify, rename into place.
-
-/** One running container to swap into: a pod (kubectl) or, on the test bed, a Docker container. */
-export interface SwapTarget {
-  name: string;
-  namespace?: string | undefined;
-  container?: string | undefined;
-}
-
-/**
- * How commands reach a target. kubectl in a cluster; docker where a real
- * engine stands in for a kubelet (e2e tests and the benchmark). Each returns
- * the command's words; swapOne runs them with zx.
- */
-export interface Cmd {
-  argv: string[];
-  timeoutMs: number;
-}
-
-export interface SwapTransport {
-  readonly kind: string;
-  label(t: SwapTarget): string;
-  copy(t: SwapTarget, localPath: string, remotePath: string): Cmd;
-  exec(t: SwapTarget, argv: string[]): Cmd;
-}
-
-/** `kubectlArgs`: what selects the cluster, e.g. ['--kubeconfig', file]. */
-export function kubectlTransport(kubectlArgs: string[], timeoutMs = 60_000): SwapTransport {
-  const ns = (t: SwapTarget) => t.namespace ?? 'default';
-  const container = (t: SwapTarget) => ['-c', t.container ?? AGENT_CONTAINER];
-  return {
-    kind: 'kubectl',
-    label: (t) => `${ns(t)}/${t.name}`,
-    copy: (t, local, remote) => ({ argv: ['kubectl', ...kubectlArgs, 'cp', local, `${ns(t)}/${t.name}:${remote}`, ...container(t)], timeoutMs }),
-    exec: (t, argv) => ({ argv: ['kubectl', ...kubectlArgs, 'exec', '-n', ns(t), t.name, ...container(t), '--', ...argv], timeoutMs }),
-  };
-}
-
-export function dockerTransport(cli = 'docker', timeoutMs = 60_000): SwapTransport {
-  return {
-    kind: cli,
-    label: (t) => `${cli}:${t.name}`,
-    copy: (t, local, remote) => ({ argv: [cli, 'cp', local, `${t.name}:${remote}`], timeoutMs }),
-    exec: (t, argv) => ({ argv: [cli, 'exec', t.name, ...argv], timeoutMs }),
-  };
-}
-
-export type SwapStatus = 'updated' | 'read-only' | 'failed' | 'planned';
-export interface SwapOutcome {
-  target: SwapTarget;
-  label: string;
-  status: SwapStatus;
-  detail: string;
-  ms: number;
-}
-
-export interface HotSwapOptions {
-  localPath: string;
-  /** sha256 of localPath (computed when absent). */
-  sha256?: string;
-  remotePath?: string;
-  concurrency?: number;
-  /** Restart the agent container afterwards (kill its PID 1) so the new binary runs now. */
-  restart?: boolean;
-  /** A unique part for the temporary name (tests pass a fixed one). */
-  nonce?: string;
-}
-
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
 
-/** The temporary file beside the binary: same directory, so `mv -f` is an atomic rename. */
-export function swapTempPath(remotePath: string, nonce: string): string {
-  const slash = remotePath.lastIndexOf('/');
-  return `${remotePath.slice(0, slash + 1)}.${remotePath.slice(slash + 1)}.${nonce}.new`;
-}
-
-/** Is `path` on a read-only mount, by the container's /proc/self/mounts (the longest mount point that contains it)? */
-export function isReadOnlyPath(mounts: string, path: string): boolean {
-  let best: { point: string; ro: boolean } | undefined;
-  for (const line of mounts.split('\n')) {
-    const [, point, , options] = line.split(' ');
-    if (!point || options === undefined) continue;
-    const p = point.replaceAll('\\040', ' ');
-    const inside = p === '/' || path === p || path.startsWith(`${p}/`);
-    if (inside && (!best || p.length >= best.point.length)) best = { point: p, ro: options.split(',').includes('ro') };
-  }
-  return best?.ro ?? false;
-}
-
-function dirOf(path: string): string {
-  const slash = path.lastIndexOf('/');
-  return slash <= 0 ? '/' : path.slice(0, slash);
-}
-
-/**
- * Runs in the container as `sh -c INSTALL_SCRIPT sh TMP SHA256 DEST`: print the
- * sha256 of TMP; if it is not SHA256 remove TMP and exit 3; else chmod 0755 and
- * `mv -f` TMP onto DEST (a rename: atomic on one filesystem, and the running
- * binary's inode is never written to).
- */
-export const INSTALL_SCRIPT =
-  'sum=$(sha256sum "$1") || exit 2; echo "$sum"; if [ "${sum%% *}" != "$2" ]; then rm -f "$1"; exit 3; fi; chmod 0755 "$1" && mv -f "$1" "$3"';
-
-/** Run `work` over `items` with at most `limit` in flight; results in input order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array<R>(items.length);
-  let next = 0;
-  const lanes = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await work(items[i]!, i);
-    }
-  });
-  await Promise.all(lanes);
-  return results;
-}
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function lastLine(r: Result): string {
-  return ((r.stderr || r.stdout).trim().split('\n').pop() ?? '').trim() || `exit ${r.code}`;
-}
-
-/**
- * Swap one target in three round trips: read the mount table (is the directory read-only?);
- * copy beside the old file; compare sha256 in the container with the local
- * one, chmod, rename into place with `mv -f` (never overwrite a running binary
- * in place). A temporary file left by a failed step is removed.
- */
-export async function swapOne(ctx: TaskContext, transport: SwapTransport, target: SwapTarget, opts: HotSwapOptions & { sha256: string }): Promise<SwapOutcome> {
-  const start = Date.now();
-  const label = transport.label(target);
-  const remote = opts.remotePath ?? SUPERVISOR_BINARY;
-  const tmp = swapTempPath(remote, opts.nonce ?? `${process.pid}-${Date.now().toString(36)}`);
-  const done = (status: SwapStatus, detail: string): SwapOutcome => ({ target, label, status, detail, ms: Date.now() - start });
-  const run = async (cmd: Cmd, write: boolean): Promise<Result> => {
-    const r = await (write ? $w : $)({ nothrow: true, timeout: cmd.timeoutMs })`${cmd.argv}`;
-    return { code: r.exitCode ?? 1, stdout: r.stdout, stderr: r.stderr };
-  };
-
-  // Read the mount table rather than `test -w`: busybox's test says yes to root even on a read-only mount.
-  const probe = await run(transport.exec(target, ['cat', '/proc/self/mounts']), false);
-  let note = '';
-  if (probe.code !== 0) {
-    // Under --dry-run, still show the plan (the probe is the only command that runs).
-    if (!ctx.dryRun) return done('failed', `cannot read the container's mounts: ${lastLine(probe)}`);
-    note = ` (the read-only probe failed: ${lastLine(probe)})`;
-  } else if (isReadOnlyPath(probe.stdout, dirOf(remote))) {
-    return done('read-only', `${dirOf(remote)} is a read-only mount`);
-  }
-
-  const cp = await run(transport.copy(target, opts.localPath, tmp), true);
-  if (cp.code !== 0) {
-    if (/read-only/i.test(cp.stderr + cp.stdout)) return done('read-only', `${dirOf(remote)} is read-only: ${lastLine(cp)}`);
-    await run(transport.exec(target, ['rm', '-f', tmp]), true);
-    return done('failed', `copy failed: ${lastLine(cp)}`);
-  }
-  // One round trip: sha256 of what arrived (printed, compared here too), then
-  // chmod and the atomic rename only if it matches the local sum; else the
-  // temporary file goes and the old binary stays.
-  const install = await run(transport.exec(target, ['sh', '-c', INSTALL_SCRIPT, 'sh', tmp, opts.sha256, remote]), true);
-  if (!ctx.dryRun) {
-    const remoteSum = /^([0-9a-f]{64})\s/m.exec(install.stdout)?.[1] ?? '';
-    if (install.code === 3) {
-      return done('failed', `checksum mismatch, old binary kept: sha256 ${remoteSum.slice(0, 12) || '(none)'} in the container, ${opts.sha256.slice(0, 12)} locally`);
-    }
-    if (install.code !== 0) {
-      await run(transport.exec(target, ['rm', '-f', tmp]), true);
-      return done('failed', `verify/rename failed, old binary kept: ${lastLine(install)}`);
-    }
-  }
-  if (opts.restart) await run(transport.exec(target, ['kill', '1']), true);
-  if (ctx.dryRun) return done('planned', `would replace ${remote}${note}`);
-  return done('updated', `${remote} sha256 ${opts.sha256.slice(0, 12)}${opts.restart ? ', restarted' : ''}`);
-}
-
-/** Swap into every target, a few at a time. */
-export async function hotSwap(ctx: TaskContext, transport: SwapTransport, targets: readonly SwapTarget[], opts: HotSwapOptions): Promise<SwapOutcome[]> {
-  const sha256 = opts.sha256 ?? (await sha256File(opts.localPath));
-  return mapLimit(targets, opts.concurrency ?? 4, (t) => swapOne(ctx, transport, t, { ...opts, sha256 }));
-}
-
 // ---------------------------------------------------------------------------
 // Sandbox pods, from `kubectl get pods -o json`.
 
-export interface SandboxPod extends SwapTarget {
+export interface SandboxPod {
+  name: string;
   namespace: string;
+  uid: string;
+  /** The agent container (named agent, else the first). */
   container: string;
   /** How this pod got its supervisor (undefined: no supervisor volume). */
   method: SideloadMethod | undefined;
@@ -385,9 +202,14 @@ export interface SandboxPod extends SwapTarget {
 }
 
 interface PodJson {
-  metadata?: { name?: string; namespace?: string; deletionTimestamp?: string };
+  metadata?: { name?: string; namespace?: string; uid?: string; deletionTimestamp?: string };
   spec?: IPodSpec;
-  status?: { phase?: string };
+  status?: {
+    phase?: string;
+    conditions?: { type?: string; status?: string }[];
+    initContainerStatuses?: { name?: string; imageID?: string; state?: { terminated?: { exitCode?: number; reason?: string } } }[];
+    containerStatuses?: { name?: string; ready?: boolean; state?: { waiting?: { reason?: string; message?: string } } }[];
+  };
 }
 
 /** Running, not terminating pods, with what the sideload needs to know about each. */
@@ -404,6 +226,7 @@ export function sandboxPodsFrom(listJson: string): SandboxPod[] {
       return {
         name: p.metadata!.name!,
         namespace: p.metadata?.namespace ?? 'default',
+        uid: p.metadata?.uid ?? '',
         container: agent?.name ?? AGENT_CONTAINER,
         method: methodOfPodSpec(spec),
         image: vol?.image?.reference ?? init?.image,
@@ -413,13 +236,62 @@ export function sandboxPodsFrom(listJson: string): SandboxPod[] {
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
-/** A FROM-scratch supervisor image around one binary (the fallback for read-only image volumes). */
-export function supervisorDockerfile(binaryName = 'openshell-sandbox'): string {
-  return [
-    '# Generated by k8s:dev:sideload: the supervisor binary alone, at the path the image volume and copy-self expect.',
-    'FROM scratch',
-    `COPY ${binaryName} ${SUPERVISOR_IMAGE_BINARY}`,
-    `ENTRYPOINT ["${SUPERVISOR_IMAGE_BINARY}"]`,
-    '',
-  ].join('\n');
+/**
+ * The OpenShell sandbox behind each pod, from `kubectl get sandboxes -o json`:
+ * the driver labels the Sandbox resource (openshell.ai/sandbox-name,
+ * openshell.ai/sandbox-workspace), and the controller names the pod after it
+ * (or records the pod's name in the agents.x-k8s.io/pod-name annotation).
+ */
+export function openshellNamesFrom(sandboxListJson: string): Map<string, { name: string; workspace: string }> {
+  const list = JSON.parse(sandboxListJson) as { items?: { metadata?: { name?: string; labels?: Record<string, string>; annotations?: Record<string, string> } }[] };
+  const out = new Map<string, { name: string; workspace: string }>();
+  for (const b of list.items ?? []) {
+    const name = b.metadata?.labels?.['openshell.ai/sandbox-name'];
+    const pod = b.metadata?.annotations?.['agents.x-k8s.io/pod-name'] ?? b.metadata?.name;
+    if (name && pod) out.set(pod, { name, workspace: b.metadata?.labels?.['openshell.ai/sandbox-workspace'] || 'default' });
+  }
+  return out;
+}
+
+/**
+ * Why restarting this pod would not give it the dev supervisor image `devRef`
+ * (undefined: it would): no supervisor volume, another image, or a pull
+ * policy under which a node that has the tag keeps the old one.
+ */
+export function supervisorImageProblem(p: SandboxPod, devRef: string): string | undefined {
+  if (p.method === undefined) return `no ${SUPERVISOR_VOLUME} volume: not a sandbox pod the Kubernetes driver made`;
+  if (p.image !== devRef) return `its supervisor image is ${p.image ?? '(none)'}, not ${devRef}: set the gateway's supervisor image to it (values.dev.yaml does) and create the sandbox again`;
+  if (p.pullPolicy !== 'Always') return `it pulls ${devRef} with pullPolicy ${p.pullPolicy ?? '(default: IfNotPresent for a tag)'}: a node that has the tag keeps the old binary (values.dev.yaml sets supervisor.image.pullPolicy=Always)`;
+  return undefined;
+}
+
+export interface Verdict {
+  state: 'waiting' | 'running' | 'updated' | 'unverified' | 'failed';
+  detail: string;
+  /** init-container: whether the init container ran the pushed digest (undefined: unknown). */
+  digestMatches?: boolean;
+  pod?: string;
+}
+
+/** Has the pod `oldUid` been replaced by one that runs (all containers ready)? A failed start fails now. */
+export function judgeRecreated(podJson: string, oldUid: string, digest: string | undefined): Verdict {
+  const p = JSON.parse(podJson) as PodJson;
+  if (!p.metadata?.uid || p.metadata.uid === oldUid) return { state: 'waiting', detail: 'the old pod is still there' };
+  if (p.metadata.deletionTimestamp) return { state: 'waiting', detail: 'the new pod is terminating' };
+  const st = p.status ?? {};
+  const init = st.initContainerStatuses?.find((c) => c.name === SUPERVISOR_INIT_CONTAINER);
+  const term = init?.state?.terminated;
+  if (term && term.exitCode !== 0) return { state: 'failed', detail: `the init container ${SUPERVISOR_INIT_CONTAINER} exited ${term.exitCode} (${term.reason ?? ''})` };
+  if (st.phase === 'Failed') return { state: 'failed', detail: 'the new pod failed' };
+  for (const c of st.containerStatuses ?? []) {
+    const w = c.state?.waiting;
+    if (w?.reason && /ErrImagePull|ImagePullBackOff|CreateContainerError|CreateContainerConfigError|InvalidImageName|RunContainerError/.test(w.reason)) {
+      return { state: 'failed', detail: `${c.name}: ${w.reason}${w.message ? `: ${w.message}` : ''}` };
+    }
+  }
+  const ready = st.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+  if (st.phase !== 'Running' || !ready) return { state: 'waiting', detail: `new pod ${st.phase ?? 'Pending'}${st.phase === 'Running' ? ', not Ready' : ''}` };
+  const imageId = init?.imageID;
+  const digestMatches = init === undefined || digest === undefined || !imageId ? undefined : imageId.endsWith(`@${digest}`);
+  return { state: 'running', detail: 'new pod Running and Ready', ...(digestMatches === undefined ? {} : { digestMatches }) };
 }

@@ -3,10 +3,10 @@
 // smoke proof (image-volume and init-container with the real supervisor), and
 // down. One run each: a node start is the expensive part.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, PrivateRegistry } from '../support/e2e.ts';
+import { freePort, kitCopy, PrivateRegistry } from '../support/e2e.ts';
 import { busyboxImage } from './images.ts';
 import { optionsFromEnv, RealNode } from './realnode.ts';
 
@@ -71,6 +71,78 @@ export async function benchRealNode(busyboxPath: string): Promise<BenchRow[]> {
     await node.down();
     rows.push({ what: 'real node: down (everything removed)', ms: performance.now() - t0 });
     await kitRegistry.stop();
+    rmSync(home, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+/**
+ * The real OpenShell dev loop on the real node (test/bed/openshell-loop.ts):
+ * cold sync and bootstrap with the real binaries, a sandbox created with the
+ * real CLI, then the two inner loops: a supervisor change (a new static
+ * binary) to a sandbox running it through k8s:dev:sideload, and a gateway
+ * change (a new gateway binary) to the new gateway pod Ready through sync +
+ * bootstrap; next to a full rebuild and rollout of both images without the
+ * build cache (docker build --no-cache, push, bootstrap, a new sandbox).
+ * Compiling the binaries is not in these times (cargo: ~19 min cold on 2 cores).
+ */
+export async function benchOpenShellLoop(): Promise<BenchRow[]> {
+  const { OpenShellLoop } = await import('./openshell-loop.ts');
+  const rows: BenchRow[] = [];
+  const home = mkdtempSync(join(tmpdir(), 'openshell-bench-loop-'));
+  const loop = new OpenShellLoop(home);
+  const timed = async <T>(what: string, work: () => Promise<T> | T): Promise<T> => {
+    const t0 = performance.now();
+    const out = await work();
+    rows.push({ what, ms: performance.now() - t0 });
+    return out;
+  };
+  const must = (r: { code: number; out: string; task: string }) => {
+    if (r.code !== 0) throw new Error(`${r.task} failed:\n${r.out}`);
+  };
+  const created = (name: string) => {
+    const r = loop.createSandbox(name);
+    if (r.status !== 0) throw new Error(`openshell sandbox create ${name}: ${r.stderr}`);
+  };
+  const gatewayImageId = () => loop.kubectl(['-n', 'openshell', 'get', 'pod', 'openshell-gateway-0', '-o', 'jsonpath={.status.containerStatuses[0].imageID}']).stdout;
+  try {
+    await timed('loop: real node up + kit up (existing provider)', () => loop.start());
+    loop.sandboxImage();
+    await timed('loop: first sync (real gateway on the Debian base + static supervisor: build + push)', async () => must(await loop.task('sync', ['--gateway-bin', loop.gatewayBin, '--supervisor-bin', loop.supervisorBin])));
+    await timed('loop: first bootstrap (real agent-sandbox + chart) → gateway Ready', async () => must(await loop.task('bootstrap', [])));
+    await timed('loop: openshell sandbox create → Ready at the gateway (image-volume)', () => created('bench-a'));
+    const sup = loop.changedSupervisor(join(home, 'sup'), 'bench');
+    await timed('supervisor change → the sandbox runs it (k8s:dev:sideload: push + stop/start + sha256 proof)', async () => must(await loop.task('sideload', [sup, '--sandbox', 'bench-a', '--cli', join(loop.bin, 'openshell'), '--gateway-endpoint', loop.gatewayUrl])));
+    const gw = join(home, 'gw', 'openshell-gateway');
+    mkdirSync(join(home, 'gw'), { recursive: true });
+    copyFileSync(loop.gatewayBin, gw);
+    appendFileSync(gw, `\n#openshell-dev-change ${Date.now()}\n`);
+    const before = gatewayImageId();
+    await timed('gateway change → new gateway pod Ready (sync --only gateway + bootstrap)', async () => {
+      must(await loop.task('sync', ['--only', 'gateway', '--gateway-bin', gw]));
+      must(await loop.task('bootstrap', []));
+    });
+    if (gatewayImageId() === before) throw new Error('the gateway pod still runs the old image after sync + bootstrap');
+    await timed('full rebuild + rollout: both images docker build --no-cache + push, bootstrap, a new sandbox Ready', async () => {
+      // The kit's Dockerfiles and the binaries the tasks staged in .build/bin (of the kit copy they run from), without the layer cache.
+      const kit = kitCopy();
+      const host = `localhost:${loop.registry.port}`;
+      for (const [file, repo, args] of [
+        ['Dockerfile.gateway', 'openshell-gateway', ['--build-arg', `BASE_IMAGE=${process.env.OPENSHELL_TEST_GATEWAY_BASE_IMAGE}`]],
+        ['Dockerfile.supervisor', 'openshell-supervisor', []],
+      ] as const) {
+        for (const argv of [['build', '--no-cache', '-f', join(kit, 'deploy', 'docker', file), ...args, '-t', `${host}/${repo}:dev`, kit], ['push', `${host}/${repo}:dev`]]) {
+          const r = spawnSync('docker', argv, { encoding: 'utf8', timeout: 900_000 });
+          if (r.status !== 0) throw new Error(`docker ${argv.join(' ')}: ${r.stderr}`);
+        }
+      }
+      must(await loop.task('bootstrap', []));
+      created('bench-b');
+    });
+  } finally {
+    const t0 = performance.now();
+    await loop.stop();
+    rows.push({ what: 'loop: down', ms: performance.now() - t0 });
     rmSync(home, { recursive: true, force: true });
   }
   return rows;

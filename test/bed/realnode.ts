@@ -35,6 +35,8 @@ export interface NodeBinaries {
   runc: string;
   /** bridge, host-local, loopback, portmap, firewall */
   cni: string;
+  /** coredns (optional: without it the node has no cluster DNS and pods resolve no Service names) */
+  coredns?: string;
 }
 
 export interface NodeOptions {
@@ -57,7 +59,7 @@ export interface NodeState {
   kubeVersion: string;
   kubeMinor: number;
   bins: NodeBinaries;
-  ports: Record<'etcd' | 'etcdPeer' | 'apiserver' | 'kubelet' | 'kubeletHealthz' | 'kcm' | 'scheduler' | 'proxyHealthz' | 'proxyMetrics', number>;
+  ports: Record<'etcd' | 'etcdPeer' | 'apiserver' | 'kubelet' | 'kubeletHealthz' | 'kcm' | 'scheduler' | 'proxyHealthz' | 'proxyMetrics' | 'dnsReady', number>;
   /** /run/osrn-<id>: containerd's sockets and state, runc's root, network namespaces */
   runDir: string;
   bridge: string;
@@ -65,6 +67,8 @@ export interface NodeState {
   podCidr: string;
   nodeIp: string;
   serviceCidr: string;
+  /** The kubelet's clusterDNS: CoreDNS on the node IP, port 53 (unset without bins.coredns). */
+  clusterDns?: string;
   cgroupRoot: string;
   /** Host directories that did not exist before `up` (removed by `down`). */
   createdHostDirs: string[];
@@ -72,7 +76,7 @@ export interface NodeState {
   registries: Record<string, string>;
 }
 
-export const COMPONENTS = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'containerd', 'kubelet', 'kube-proxy'] as const;
+export const COMPONENTS = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'coredns', 'containerd', 'kubelet', 'kube-proxy'] as const;
 export type Component = (typeof COMPONENTS)[number];
 
 /** Host-wide marker of the one running real node: holds its state directory. */
@@ -108,6 +112,7 @@ export function binariesFromEnv(env: NodeJS.ProcessEnv = process.env, kubeVar = 
     containerd: dir('OPENSHELL_TEST_CONTAINERD_BIN', ['containerd', 'containerd-shim-runc-v2', 'ctr']),
     runc: dir('OPENSHELL_TEST_RUNC_BIN', ['runc']),
     cni: dir('OPENSHELL_TEST_CNI_BIN', ['bridge', 'host-local', 'loopback', 'portmap', 'firewall']),
+    ...(env.OPENSHELL_TEST_COREDNS_BIN ? { coredns: dir('OPENSHELL_TEST_COREDNS_BIN', ['coredns']) } : {}),
   };
   return missing.length > 0 ? { missing } : { bins, missing };
 }
@@ -438,6 +443,11 @@ export class RealNode {
     }
   }
 
+  /** The components this node runs (CoreDNS only with its binary). */
+  components(): Component[] {
+    return COMPONENTS.filter((c) => c !== 'coredns' || this.st().clusterDns !== undefined);
+  }
+
   running(c: Component): boolean {
     return this.pid(c) !== undefined;
   }
@@ -518,6 +528,8 @@ export class RealNode {
         return [k('kube-scheduler'), '--kubeconfig', join(d, 'etc', 'scheduler.kubeconfig'), '--bind-address', '127.0.0.1', '--secure-port', String(s.ports.scheduler), '--leader-elect=false'];
       case 'containerd':
         return [join(s.bins.containerd, 'containerd'), '--config', join(d, 'etc', 'containerd', 'config.toml')];
+      case 'coredns':
+        return [join(s.bins.coredns ?? '', 'coredns'), '-conf', join(d, 'etc', 'Corefile')];
       case 'kubelet':
         return [
           k('kubelet'),
@@ -600,6 +612,9 @@ export class RealNode {
           return httpOk(`http://127.0.0.1:${s.ports.kubeletHealthz}/healthz`);
         case 'kube-proxy':
           return httpOk(`http://127.0.0.1:${s.ports.proxyHealthz}/livez`);
+        case 'coredns':
+          // `ready`: every plugin (the kubernetes one: its first list of Services) is ready.
+          return httpOk(`http://127.0.0.1:${s.ports.dnsReady}/ready`);
         default:
           return true;
       }
@@ -638,7 +653,7 @@ export class RealNode {
         throw new RealNodeError(`another real node runs on this host from ${other} (one per host: the kubelet's device-plugin socket and the iptables chains are host-wide); stop it first: node test/bed/realnode.ts down ${other}`);
       }
     }
-    if (this.state && COMPONENTS.every((c) => this.running(c)) && this.nodeReady() === 'True') {
+    if (this.state && this.components().every((c) => this.running(c)) && this.nodeReady() === 'True') {
       this.log(`already running: ${this.kubeconfig}`);
       return;
     }
@@ -650,7 +665,7 @@ export class RealNode {
     const version = must([join(opts.bins.kube, 'kubelet'), '--version']).trim().split(' ').pop() ?? '';
     const minor = Number(/^v1\.(\d+)\./.exec(version)?.[1] ?? NaN);
     if (!Number.isFinite(minor)) throw new RealNodeError(`cannot read the kubelet's version from "${version}" (${opts.bins.kube}/kubelet --version)`);
-    const [etcd, etcdPeer, apiserver, kubelet, kubeletHealthz, kcm, scheduler, proxyHealthz, proxyMetrics] = await freePorts(9);
+    const [etcd, etcdPeer, apiserver, kubelet, kubeletHealthz, kcm, scheduler, proxyHealthz, proxyMetrics, dnsReady] = await freePorts(10);
     const id = genId(this.dir);
     const { cidr, gateway } = pickPodSubnet();
     const createdHostDirs = HOST_DIRS.filter((d) => !existsSync(d));
@@ -661,13 +676,14 @@ export class RealNode {
       kubeVersion: version,
       kubeMinor: minor,
       bins: opts.bins,
-      ports: { etcd: etcd!, etcdPeer: etcdPeer!, apiserver: apiserver!, kubelet: kubelet!, kubeletHealthz: kubeletHealthz!, kcm: kcm!, scheduler: scheduler!, proxyHealthz: proxyHealthz!, proxyMetrics: proxyMetrics! },
+      ports: { etcd: etcd!, etcdPeer: etcdPeer!, apiserver: apiserver!, kubelet: kubelet!, kubeletHealthz: kubeletHealthz!, kcm: kcm!, scheduler: scheduler!, proxyHealthz: proxyHealthz!, proxyMetrics: proxyMetrics!, dnsReady: dnsReady! },
       runDir: `/run/osrn-${id}`,
       bridge: `osrn${id.slice(0, 6)}`,
       cniNetwork: `openshell-realnode-${id}`,
       podCidr: cidr,
       nodeIp: gateway,
       serviceCidr: '10.96.0.0/16',
+      ...(opts.bins.coredns ? { clusterDns: gateway } : {}),
       cgroupRoot: `/openshell-realnode-${id}`,
       createdHostDirs,
       pauseImage: opts.pauseImage,
@@ -686,6 +702,10 @@ export class RealNode {
       mark('kube-apiserver ready');
       this.start('kube-controller-manager');
       this.start('kube-scheduler');
+      if (s.clusterDns) {
+        await this.startAndWait('coredns');
+        mark(`CoreDNS ready on ${s.clusterDns}:53 (cluster.local)`);
+      }
       await this.startAndWait('containerd');
       mark('containerd answers');
       await this.startAndWait('kubelet');
@@ -798,6 +818,27 @@ state = '${s.runDir}/containerd'
         2,
       ),
     );
+    // CoreDNS as a host process (pods reach it on the node IP, over the bridge): Service and
+    // pod names of cluster.local from the API server, everything else from the host's resolver.
+    // It listens on port 53 of every host address (the test bed's CoreDNS has no `bind` plugin;
+    // one real node per host, nothing else here serves DNS on the host).
+    if (s.clusterDns) {
+      write(
+        join(d, 'etc', 'Corefile'),
+        `.:53 {
+    errors
+    ready 127.0.0.1:${s.ports.dnsReady}
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig ${this.kubeconfig} realnode
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+    }
+    forward . /etc/resolv.conf
+    cache 30
+}
+`,
+      );
+    }
     const v = s.kubeMinor;
     write(
       join(d, 'etc', 'kubelet-config.yaml'),
@@ -821,6 +862,8 @@ state = '${s.runDir}/containerd'
         `  x509: {clientCAFile: ${join(pki, 'ca.crt')}}`,
         'authorization: {mode: Webhook}',
         'clusterDomain: cluster.local',
+        // Pods resolve Service names (the gateway's grpc_endpoint) through CoreDNS on the node IP.
+        ...(s.clusterDns ? [`clusterDNS: [${s.clusterDns}]`] : []),
         'resolvConf: /etc/resolv.conf',
         'serializeImagePulls: false',
         'imageGCHighThresholdPercent: 100',
@@ -867,7 +910,7 @@ state = '${s.runDir}/containerd'
       await waitFor('pods to stop', 30_000, () => this.runningTasks() === 0).catch((e) => this.log(`${(e as Error).message}; killing what is left`));
     }
     // 2. Stop the components, the shims and whatever still runs in the node's cgroups.
-    for (const c of ['kube-proxy', 'kubelet', 'kube-scheduler', 'kube-controller-manager'] as const) await this.stop(c);
+    for (const c of ['kube-proxy', 'kubelet', 'coredns', 'kube-scheduler', 'kube-controller-manager'] as const) await this.stop(c);
     this.removeSandboxes();
     await this.stop('containerd');
     this.killLeftovers();
@@ -1055,7 +1098,7 @@ async function main(argv: string[]): Promise<number> {
         log(`no node state in ${node.dir}`);
         return 0;
       }
-      for (const c of COMPONENTS) log(`${c}: ${node.running(c) ? `running (pid ${node.pid(c)})` : 'stopped'}`);
+      for (const c of node.components()) log(`${c}: ${node.running(c) ? `running (pid ${node.pid(c)})` : 'stopped'}`);
     }
     return 0;
   } catch (err) {

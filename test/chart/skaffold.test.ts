@@ -83,12 +83,10 @@ describe('skaffold.yaml', () => {
     assert.equal(templateKey(GATEWAY), 'openshell_gateway');
   });
 
-  test('manual sync puts the supervisor binary at /opt/openshell/bin/openshell-sandbox', () => {
+  test('no file sync for the supervisor: no container runs its image, and the agent mounts it read-only (k8s:dev:sideload restarts sandboxes instead)', () => {
     const sup = config.build.artifacts.find((a) => a.image === SUPERVISOR);
-    const [rule] = sup?.sync?.manual ?? [];
-    assert.ok(rule);
-    const file = rule.src.slice((rule.strip ?? '').length);
-    assert.equal(`${rule.dest}/${file}`, '/opt/openshell/bin/openshell-sandbox');
+    assert.ok(sup);
+    assert.equal(sup.sync, undefined);
   });
 
   test('profiles for the enterprise variants have their own values files, with the chart\'s preflights on', () => {

@@ -7,17 +7,15 @@
 // init-container.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { memoryLogger } from '../../scripts/lib/log.ts';
 import { kwokProvider } from '../../scripts/testbed/kwok-provider.ts';
 import { loadSettings } from '../../scripts/lib/settings.ts';
-import { applySideload, methodForVersion, parseKubeVersion, type SideloadMethod } from '../../scripts/lib/sideload.ts';
-import { sideload } from '../../scripts/k8s-dev/sideload.ts';
+import { methodForVersion, parseKubeVersion, type SideloadMethod } from '../../scripts/lib/sideload.ts';
 import { proveSideload } from '../../scripts/lib/smoke-pod.ts';
-import { configure } from '../../scripts/lib/sh.ts';
 import { createContext, type TaskContext } from '../../scripts/lib/task.ts';
 import { waitUntil } from '../support/e2e.ts';
 import { missingEnv, missingTools } from '../support/requires.ts';
@@ -129,49 +127,6 @@ for (const [label, envName] of [
       assert.deepEqual(spec.volumes?.find((v) => v.name === 'openshell-supervisor-bin'), { name: 'openshell-supervisor-bin', emptyDir: {} });
       assert.deepEqual(spec.initContainers?.[0]?.command, ['/openshell-sandbox', 'copy-self', '/opt/openshell/bin/openshell-sandbox']);
       await assertGone(names);
-    });
-
-    test('k8s:dev:sideload --dry-run against the API server: finds the labelled running pods, plans kubectl cp for emptyDir pods, the image fallback for image-volume pods', async () => {
-      assert.equal(kubectl('create', 'namespace', 'openshell').status, 0);
-      const methods: SideloadMethod[] = minor >= 35 ? ['init-container', 'init-container', 'image-volume'] : ['init-container', 'init-container'];
-      const names = methods.map((m, i) => `sandbox-${i}-${m === 'image-volume' ? 'iv' : 'ic'}`);
-      for (const [i, m] of methods.entries()) {
-        const pod = {
-          apiVersion: 'v1',
-          kind: 'Pod',
-          metadata: { name: names[i], namespace: 'openshell', labels: { 'agents.x-k8s.io/sandbox-name-hash': `h${i}` } },
-          spec: applySideload({ containers: [{ name: 'agent', image: 'agent:dev' }] }, m, { image: IMAGE, pullPolicy: 'Always' }),
-        };
-        const r = spawnSync(join(process.env[envName]!, 'kubectl'), ['--kubeconfig', kubeconfigFile, 'create', '-f', '-'], { input: JSON.stringify(pod), encoding: 'utf8' });
-        assert.equal(r.status, 0, r.stderr);
-      }
-      // An unlabelled pod must not be touched.
-      assert.equal(kubectl('run', 'bystander', '-n', 'openshell', '--image=agent:dev').status, 0);
-      await waitUntil('every pod in openshell Running', 60_000, () => {
-        const phases = kubectl('get', 'pods', '-n', 'openshell', '-o', 'jsonpath={.items[*].status.phase}').stdout.trim().split(' ');
-        return phases.length === names.length + 1 && phases.every((p) => p === 'Running');
-      });
-      const bin = join(work, 'openshell-sandbox');
-      writeFileSync(bin, 'new supervisor');
-      chmodSync(bin, 0o755);
-      const log = memoryLogger(false);
-      const tctx = createContext(sideload, { argv: ['--dry-run', bin], env: ctx.env, log, settings: ctx.settings });
-      // --dry-run is process-wide (sh.ts), as in a task process: turn it off again for the tests after this one.
-      try {
-        assert.equal(await sideload.main(tctx), 0, log.lines.join('\n'));
-      } finally {
-        configure({ dryRun: false });
-      }
-      const text = log.lines.join('\n');
-      for (const [i, m] of methods.entries()) {
-        if (m === 'init-container') assert.match(text, new RegExp(`would run: kubectl .* cp ${bin} openshell/${names[i]}:/opt/openshell/bin/\\.openshell-sandbox\\.\\S+\\.new -c agent`));
-        else assert.match(text, new RegExp(`openshell/${names[i]}: image volume at /opt/openshell/bin is read-only`));
-      }
-      if (methods.includes('image-volume')) assert.match(text, /would run: kubectl .* delete pod -n openshell sandbox-2-iv --wait=false/);
-      assert.doesNotMatch(text, /bystander/);
-      // kwok has no exec: the read-only probe fails, and the dry-run says so while still printing the plan.
-      assert.match(text, /sandbox-0-ic: planned \(would replace \/opt\/openshell\/bin\/openshell-sandbox/);
-      assert.equal(kubectl('get', 'pods', '-n', 'openshell', '-o', 'name').stdout.trim().split('\n').length, names.length + 1, 'dry-run deleted nothing');
     });
 
     test('image-volume: served as an image volume source (1.35+), or refused with the API\'s own error and init-container recommended', async (t) => {

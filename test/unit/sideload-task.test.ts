@@ -1,20 +1,22 @@
 // k8s:dev:sideload and the doctor's smoke pod, with scripted commands: the
-// exact kubectl/docker calls, the fallback for read-only image volumes, the
-// smoke pod's manifest, verdicts and clean-up.
+// exact kubectl/docker/openshell calls (push the dev image, stop and start
+// through the gateway, the sha256 proof), the smoke pod's manifest, verdicts
+// and clean-up.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { STAGE_DIR } from '../../scripts/lib/images.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Pod } from 'kubernetes-models/v1/Pod';
 import { parse } from 'yaml';
-import { fallbackImage, sideload } from '../../scripts/k8s-dev/sideload.ts';
+import { sideload } from '../../scripts/k8s-dev/sideload.ts';
 import { builtBinaryPath } from '../../scripts/lib/source.ts';
 import { memoryLogger } from '../../scripts/lib/log.ts';
 import { quote } from 'zx/core';
 import { answer, history, reset, type Rule } from '../../scripts/lib/sh.ts';
 import { loadSettings } from '../../scripts/lib/settings.ts';
-import { INSTALL_SCRIPT, sha256File } from '../../scripts/lib/sideload.ts';
+import { sha256File } from '../../scripts/lib/sideload.ts';
 import { judgeSmokePod, proveSideload, smokePodManifest } from '../../scripts/lib/smoke-pod.ts';
 import { createContext } from '../../scripts/lib/task.ts';
 
@@ -25,7 +27,6 @@ const bin = join(dir, 'openshell-sandbox');
 writeFileSync(bin, '#!/bin/sh\necho openshell-sandbox 9.9.9\n', { mode: 0o755 });
 const env = { OPENSHELL_DEV_KUBECONFIG: kubeconfig, OPENSHELL_SANDBOX_NAMESPACE: 'sandboxes', HOME: dir, PATH: process.env.PATH };
 const settings = loadSettings({ env, root: dir, home: dir });
-const RO_MOUNTS = 'overlay / overlay rw,relatime 0 0\n/dev/sda1 /opt/openshell/bin ext4 ro,relatime 0 0\n';
 const K = `kubectl --kubeconfig ${kubeconfig}`;
 
 /** Commands answered by `rules`; `calls` is what really ran. */
@@ -41,22 +42,52 @@ function ctxFor(_exec: ReturnType<typeof scriptedExecutor>, argv: string[], extr
   return { ctx: createContext(sideload, { argv, env: { ...env, ...extraEnv }, log, settings: s }), log };
 }
 
+const DEV = 'openshell-registry:5000/openshell-supervisor:dev';
 const podJson = (name: string, volume: object, pullPolicy?: string) => ({
-  metadata: { name, namespace: 'sandboxes' },
+  metadata: { name, namespace: 'sandboxes', uid: `${name}-old` },
   spec: {
     containers: [{ name: 'agent', image: 'agent:1' }],
     volumes: [volume],
-    ...('emptyDir' in volume ? { initContainers: [{ name: 'openshell-supervisor-install', image: 'openshell-registry:5000/openshell-supervisor:dev', imagePullPolicy: pullPolicy }] } : {}),
+    ...('emptyDir' in volume ? { initContainers: [{ name: 'openshell-supervisor-install', image: DEV, imagePullPolicy: pullPolicy }] } : {}),
   },
   status: { phase: 'Running' },
 });
 const pods = {
   items: [
-    podJson('sb-a', { name: 'openshell-supervisor-bin', emptyDir: {} }, 'Always'),
-    podJson('sb-b', { name: 'openshell-supervisor-bin', emptyDir: {} }, 'Always'),
-    podJson('sb-c', { name: 'openshell-supervisor-bin', image: { reference: 'openshell-registry:5000/openshell-supervisor:dev', pullPolicy: 'Always' } }),
+    podJson('default--a', { name: 'openshell-supervisor-bin', emptyDir: {} }, 'Always'),
+    podJson('default--b', { name: 'openshell-supervisor-bin', image: { reference: DEV, pullPolicy: 'Always' } }),
+    podJson('default--c', { name: 'openshell-supervisor-bin', image: { reference: DEV, pullPolicy: 'IfNotPresent' } }),
   ],
 };
+const sandboxes = {
+  items: ['a', 'b', 'c'].map((n) => ({ metadata: { name: `default--${n}`, labels: { 'openshell.ai/sandbox-name': n, 'openshell.ai/sandbox-workspace': 'default' } } })),
+};
+/** A static ELF (busybox-static): sideload refuses anything else. */
+const staticBin = join(dir, 'static', 'openshell-sandbox');
+mkdirSync(join(dir, 'static'), { recursive: true });
+if (existsSync('/bin/busybox')) copyFileSync('/bin/busybox', staticBin);
+const noStatic = existsSync('/bin/busybox') ? false : 'needs /bin/busybox (busybox-static) as a static ELF fixture';
+
+/**
+ * The registry's answers (registryProblem, tagDigest) without a registry; and the kit's
+ * .build/bin/openshell-sandbox, which the task stages the binary into, put back afterwards.
+ */
+function stubRegistry(): () => void {
+  const staged = join(STAGE_DIR, 'openshell-sandbox');
+  const kept = existsSync(staged) ? readFileSync(staged) : undefined;
+  const real = globalThis.fetch;
+  globalThis.fetch = (async (url: string | URL) => {
+    const u = String(url);
+    if (u.endsWith('/v2/')) return new Response('{}', { status: 200 });
+    if (/\/manifests\/dev$/.test(u)) return new Response(null, { status: 404 });
+    return new Response(null, { status: 200, headers: { 'docker-content-digest': 'sha256:feed' } });
+  }) as typeof fetch;
+  return () => {
+    globalThis.fetch = real;
+    if (kept) writeFileSync(staged, kept, { mode: 0o755 });
+    else rmSync(staged, { force: true });
+  };
+}
 
 describe('k8s:dev:sideload', () => {
   test('where cargo leaves the binary', () => {
@@ -65,86 +96,139 @@ describe('k8s:dev:sideload', () => {
     assert.equal(builtBinaryPath('/src', 'cargo zigbuild --release --target x86_64-unknown-linux-musl -p openshell-sandbox', 'openshell-sandbox'), '/src/target/x86_64-unknown-linux-musl/release/openshell-sandbox');
   });
 
-  test('the fallback pushes the pods\' own repository and tag through the host port', () => {
-    assert.deepEqual(fallbackImage('openshell-registry:5000/openshell-supervisor:dev', 'openshell-registry', 5000), { push: 'localhost:5000/openshell-supervisor:dev' });
-    assert.deepEqual(fallbackImage('openshell-registry:5000/team/sup:x', 'openshell-registry', 5001), { push: 'localhost:5001/team/sup:x' });
-    assert.match(fallbackImage('ghcr.io/nvidia/openshell/supervisor:0.1.0', 'openshell-registry', 5000).warning ?? '', /not an image from the dev registry/);
+  test('refuses a binary that is not static (exit 2), before touching the cluster', async () => {
+    const exec = scriptedExecutor([]);
+    const { ctx } = ctxFor(exec, [bin]);
+    await assert.rejects(sideload.main(ctx), (e: Error & { exitCode?: number }) => /is not a static binary \(not-elf\)/.test(e.message) && e.exitCode === 2);
+    assert.deepEqual(exec.calls, []);
   });
 
-  test('swaps into emptyDir pods, falls back to push + restart for the image-volume pod, prints the pods', async () => {
-    const sum = await sha256File(bin);
+  test('bad --sandbox and --gateway-endpoint are usage errors naming the value', async () => {
+    for (const [args, re] of [
+      [['--sandbox', 'Bad_Name', staticBin], /--sandbox "Bad_Name" is not valid/],
+      [['--gateway-endpoint', 'localhost:8080', staticBin], /--gateway-endpoint "localhost:8080" is not valid: an http:\/\/ or https:\/\/ address/],
+    ] as const) {
+      const { ctx } = ctxFor(scriptedExecutor([]), [...args]);
+      await assert.rejects(sideload.main(ctx), (e: Error & { exitCode?: number }) => re.test(e.message) && e.exitCode === 2);
+    }
+  });
+
+  test('a --sandbox that does not run is a usage error listing what runs; nothing is pushed', { skip: noStatic }, async () => {
     const exec = scriptedExecutor([
       [`${K} get pods`, { stdout: JSON.stringify(pods) }],
-      [/sha256sum/, (ran) => ({ stdout: `${sum}  ${ran.cmd.split(' ').at(-3)}\n` })],
-      ['docker version', { stdout: '20.10.24' }],
-      ['docker --version', { stdout: 'Docker version 20.10.24' }],
+      [`${K} get sandboxes`, { stdout: JSON.stringify(sandboxes) }],
     ]);
-    const { ctx, log } = ctxFor(exec, [bin]);
-    const code = await sideload.main(ctx);
-    assert.equal(code, 0, log.lines.join('\n'));
-    assert.ok(exec.calls.includes(`${K} get pods -n sandboxes -l ${quote('agents.x-k8s.io/sandbox-name-hash')} -o json`), exec.calls.join('\n'));
-    for (const pod of ['sb-a', 'sb-b']) {
-      const mine = exec.calls.filter((c) => c.includes(` ${pod} `) || c.includes(`sandboxes/${pod}:`));
-      assert.deepEqual(
-        mine.map((c) => c.replace(/\.openshell-sandbox\.[^ ]+\.new/g, 'TMP')),
-        [
-          `${K} exec -n sandboxes ${pod} -c agent -- cat /proc/self/mounts`,
-          `${K} cp ${bin} sandboxes/${pod}:/opt/openshell/bin/TMP -c agent`,
-          [...`${K} exec -n sandboxes ${pod} -c agent -- sh -c`.split(' '), INSTALL_SCRIPT, 'sh', '/opt/openshell/bin/TMP', sum, '/opt/openshell/bin/openshell-sandbox'].map(quote).join(' '),
-        ],
-      );
-    }
-    assert.ok(!exec.calls.some((c) => c.includes('sb-c -c agent')), 'no kubectl cp into the read-only image volume');
-    const build = exec.calls.find((c) => c.startsWith('docker build -t localhost:5000/openshell-supervisor:dev '));
-    assert.ok(build, exec.calls.join('\n'));
-    assert.ok(exec.calls.includes('docker push localhost:5000/openshell-supervisor:dev'));
-    assert.ok(exec.calls.includes(`${K} delete pod -n sandboxes sb-c --wait=false`));
-    const text = log.lines.join('\n');
-    assert.match(text, /sandboxes\/sb-a: updated/);
-    assert.match(text, /sandboxes\/sb-b: updated/);
-    assert.match(text, /sandboxes\/sb-c: image volume at \/opt\/openshell\/bin is read-only/);
-    assert.match(text, /sandboxes\/sb-c: restarted with the new image/);
-    assert.match(text, /2 updated in place, 1 restarted with a new image, 0 failed/);
+    const { ctx } = ctxFor(exec, ['--sandbox', 'zz', staticBin]);
+    await assert.rejects(sideload.main(ctx), /no running sandbox zz in sandboxes \(running: a, b, c\)/);
+    assert.ok(!exec.calls.some((c) => c.startsWith('docker')), exec.calls.join('\n'));
   });
 
-  test('a read-only emptyDir mount (found by the probe) also falls back', async () => {
+  test('pushes the dev image, stops and starts each sandbox through the gateway, proves the new binary by sha256; refuses a pod pulling IfNotPresent', { skip: noStatic }, async () => {
+    const sum = await sha256File(staticBin);
+    const execs = new Map<string, number>();
     const exec = scriptedExecutor([
-      [`${K} get pods`, { stdout: JSON.stringify({ items: [pods.items[0]] }) }],
-      [/ cat \/proc\/self\/mounts/, { stdout: RO_MOUNTS }],
+      [`${K} get pods -n`, { stdout: JSON.stringify(pods) }],
+      [`${K} get sandboxes`, { stdout: JSON.stringify(sandboxes) }],
       ['docker version', { stdout: '20.10.24' }],
+      [/ exec -n sandboxes /, (ran) => {
+        // Before the restart the old binary, after it the new one.
+        const n = (execs.get(ran.cmd) ?? 0) + 1;
+        execs.set(ran.cmd, n);
+        return { stdout: `${n === 1 ? 'f'.repeat(64) : sum}  /opt/openshell/bin/openshell-sandbox\n` };
+      }],
+      [/ get pod -n sandboxes default--[ab] -o json/, (ran) => ({ stdout: JSON.stringify({ metadata: { uid: `${ran.cmd.includes('--a') ? 'a' : 'b'}-new` }, status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } }) })],
+      [/ sandbox get /, { stdout: '{"name":"x","phase":"Ready"}' }],
     ]);
-    const { ctx, log } = ctxFor(exec, [bin]);
-    assert.equal(await sideload.main(ctx), 0);
-    assert.ok(exec.calls.includes(`${K} delete pod -n sandboxes sb-a --wait=false`), exec.calls.join('\n'));
-    assert.match(log.lines.join('\n'), /is a read-only mount/);
+    const restore = stubRegistry();
+    try {
+      const { ctx, log } = ctxFor(exec, ['--cli', '/opt/openshell', '--gateway-endpoint', 'http://10.0.0.1:30051', staticBin]);
+      const code = await sideload.main(ctx);
+      const text = log.lines.join('\n');
+      assert.equal(code, 1, text);
+      assert.ok(exec.calls.includes(`${K} get pods -n sandboxes -l ${quote('agents.x-k8s.io/sandbox-name-hash')} -o json`), exec.calls.join('\n'));
+      assert.ok(exec.calls.some((c) => c.startsWith('docker build -f ') && c.includes(' -t localhost:5000/openshell-supervisor:dev ')), exec.calls.join('\n'));
+      assert.ok(exec.calls.includes('docker push localhost:5000/openshell-supervisor:dev'));
+      for (const n of ['a', 'b']) {
+        const cli = exec.calls.filter((c) => c.startsWith('/opt/openshell ') && c.endsWith(` ${n}`) && !c.includes(' get '));
+        assert.deepEqual(cli, ['stop', 'start'].map((v) => `/opt/openshell --gateway-endpoint http://10.0.0.1:30051 --workspace default sandbox ${v} ${n}`));
+        assert.match(text, new RegExp(`${n} \\(sandboxes/default--${n}, [a-z-]+\\): restarted, Ready, runs the new supervisor \\(sha256 ${sum.slice(0, 12)} in /opt/openshell/bin/openshell-sandbox\\)`));
+      }
+      assert.ok(!exec.calls.some((c) => / sandbox (stop|start) c$/.test(c)), 'the IfNotPresent pod is not restarted');
+      assert.ok(!exec.calls.some((c) => / delete pod /.test(c)), 'no pod is deleted behind the gateway\'s back');
+      assert.match(text, /c \(sandboxes\/default--c\): it pulls openshell-registry:5000\/openshell-supervisor:dev with pullPolicy IfNotPresent/);
+      assert.match(text, /2 updated, 0 unverified, 1 failed, 0 already current/);
+    } finally {
+      restore();
+    }
   });
 
-  test('--dry-run runs only reads and prints every write', async () => {
-    const exec = scriptedExecutor([[`${K} get pods`, { stdout: JSON.stringify(pods) }]]);
-    const { ctx, log } = ctxFor(exec, ['--dry-run', bin]);
-    assert.equal(await sideload.main(ctx), 0);
-    const printed = log.lines.filter((l) => l.includes('[dry-run] would run:')).join('\n');
-    assert.match(printed, / cp .* sandboxes\/sb-a:\/opt\/openshell\/bin\/\.openshell-sandbox\..*\.new -c agent/);
-    assert.match(printed, / mv -f /);
-    assert.match(printed, /docker build -t localhost:5000\/openshell-supervisor:dev/);
-    assert.match(printed, /docker push/);
-    assert.match(printed, /delete pod -n sandboxes sb-c/);
-    assert.ok(!exec.calls.some((c) => / (cp|mv|push|delete) /.test(c) && !c.includes('exec -n')), `a write ran: ${exec.calls.join('\n')}`);
+  test('a sandbox that already runs the binary is left alone', { skip: noStatic }, async () => {
+    const sum = await sha256File(staticBin);
+    const exec = scriptedExecutor([
+      [`${K} get pods -n`, { stdout: JSON.stringify({ items: [pods.items[1]] }) }],
+      [`${K} get sandboxes`, { stdout: JSON.stringify(sandboxes) }],
+      ['docker version', { stdout: '20.10.24' }],
+      [/ exec -n sandboxes /, { stdout: `${sum}  /opt/openshell/bin/openshell-sandbox\n` }],
+    ]);
+    const restore = stubRegistry();
+    try {
+      const { ctx, log } = ctxFor(exec, [staticBin]);
+      assert.equal(await sideload.main(ctx), 0, log.lines.join('\n'));
+      assert.ok(!exec.calls.some((c) => / sandbox (stop|start) /.test(c)), exec.calls.join('\n'));
+      assert.match(log.lines.join('\n'), /b \(sandboxes\/default--b\): already runs sha256/);
+    } finally {
+      restore();
+    }
+  });
+
+  test('the gateway refusing the stop fails that sandbox, naming the CLI\'s reason', { skip: noStatic }, async () => {
+    const exec = scriptedExecutor([
+      [`${K} get pods -n`, { stdout: JSON.stringify({ items: [pods.items[1]] }) }],
+      [`${K} get sandboxes`, { stdout: JSON.stringify(sandboxes) }],
+      ['docker version', { stdout: '20.10.24' }],
+      [/ exec -n sandboxes /, { stdout: `${'f'.repeat(64)}  x\n` }],
+      // The CLI's report, as it really printed it on the real node (wrapped).
+      [/ sandbox stop b$/, { code: 1, stderr: `Error:   × code: 'The system is not in a state required for the operation's\n  │ execution', message: "sandbox must be Ready to stop (current phase:\n  │ Error)"\n\n` }],
+    ]);
+    const restore = stubRegistry();
+    try {
+      const { ctx, log } = ctxFor(exec, [staticBin]);
+      assert.equal(await sideload.main(ctx), 1);
+      assert.match(log.lines.join('\n'), /openshell sandbox stop failed: code: 'The system is not in a state required for the operation's execution', message: "sandbox must be Ready to stop \(current phase: Error\)"/);
+      assert.ok(!exec.calls.some((c) => / sandbox start /.test(c)));
+    } finally {
+      restore();
+    }
+  });
+
+  test('--dry-run: builds nothing, pushes nothing, prints the push and the stop/start', { skip: noStatic }, async () => {
+    const exec = scriptedExecutor([
+      [`${K} get pods -n`, { stdout: JSON.stringify({ items: [pods.items[0]] }) }],
+      [`${K} get sandboxes`, { stdout: JSON.stringify(sandboxes) }],
+      ['docker version', { stdout: '20.10.24' }],
+    ]);
+    const restore = stubRegistry();
+    try {
+      const { ctx, log } = ctxFor(exec, ['--dry-run', staticBin]);
+      assert.equal(await sideload.main(ctx), 0, log.lines.join('\n'));
+      const printed = log.lines.filter((l) => l.includes('[dry-run] would run:')).join('\n');
+      assert.match(log.lines.join('\n'), /\[dry-run\] would stage .* and build and push localhost:5000\/openshell-supervisor:dev/);
+      assert.match(printed, /openshell --gateway-endpoint http:\/\/localhost:8080 --workspace default sandbox stop a/);
+      assert.match(printed, /sandbox start a/);
+      assert.ok(!exec.calls.some((c) => / (push|build|stop|start) /.test(c)), `a write ran: ${exec.calls.join('\n')}`);
+    } finally {
+      restore();
+    }
   });
 
   test('builds with the configured command in the checkout when no path is given (dry-run)', async () => {
     const src = mkdtempSync(join(tmpdir(), 'openshell-src-'));
     writeFileSync(join(src, 'Cargo.toml'), '[workspace]\nmembers = ["crates/openshell-server"]\n');
-    const exec = scriptedExecutor([[`${K} get pods`, { stdout: '{"items":[]}' }]]);
+    const exec = scriptedExecutor([[`${K} get pods`, { stdout: '{"items":[]}' }], ['docker version', { stdout: '20.10.24' }]]);
     const { ctx, log } = ctxFor(exec, ['--dry-run', '--build-command', 'cargo build --release -p openshell-sandbox --locked'], { OPENSHELL_SOURCE_DIR: src });
-    assert.equal(await sideload.main(ctx), 0);
+    assert.equal(await sideload.main(ctx), 0, log.lines.join('\n'));
     assert.ok(log.lines.some((l) => l.includes("[dry-run] would run: sh -c $'cargo build --release -p openshell-sandbox --locked'")), log.lines.join('\n'));
-    assert.ok(log.lines.some((l) => l.includes('no running pod matches')));
-  });
-
-  test('a bad --concurrency is a usage error naming the allowed range', async () => {
-    const { ctx } = ctxFor(scriptedExecutor([]), ['--concurrency', '0', bin]);
-    await assert.rejects(sideload.main(ctx), /--concurrency 0 is not valid: a whole number 1–32/);
+    assert.ok(log.lines.some((l) => l.includes('no running OpenShell sandbox')));
   });
 });
 

@@ -1,45 +1,31 @@
 // The sideload module: method parsing and selection, the seed's pod fragments,
-// and the hot-swap's exact commands (write beside, verify, rename).
+// the sandbox pods and the verdicts k8s:dev:sideload reads from them.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Pod } from 'kubernetes-models/v1/Pod';
-import { memoryLogger } from '../../scripts/lib/log.ts';
-import { quote } from 'zx/core';
 import { answer, history, reset, type Rule } from '../../scripts/lib/sh.ts';
 import { loadSettings, SettingsError } from '../../scripts/lib/settings.ts';
 import {
   applySideload,
   chooseMethod,
-  dockerTransport,
-  hotSwap,
-  INSTALL_SCRIPT,
-  isReadOnlyPath,
-  kubectlTransport,
   kubeServerVersion,
-  mapLimit,
   methodForVersion,
   methodOfPodSpec,
   otherMethod,
   parseKubeVersion,
   parseSideloadMethod,
+  judgeRecreated,
+  openshellNamesFrom,
   sandboxPodsFrom,
-  sha256File,
+  supervisorImageProblem,
   sideloadFragments,
-  supervisorDockerfile,
   supervisorInitContainer,
   supervisorVolume,
   supervisorVolumeMount,
-  swapTempPath,
 } from '../../scripts/lib/sideload.ts';
-import { createContext, type TaskDefinition } from '../../scripts/lib/task.ts';
 import { noDotenvRoot } from '../support/settings-env.ts';
 
-const RO_MOUNTS = 'overlay / overlay rw,relatime 0 0\n/dev/sda1 /opt/openshell/bin ext4 ro,relatime 0 0\n';
 const IMG = { image: 'openshell/supervisor:latest', pullPolicy: 'IfNotPresent' as const };
-const def: TaskDefinition = { name: 'unit', summary: 'unit', main: async () => {} };
 // Never the kit's .env, nor /tmp/.env: an empty root of our own.
 const NO_DOTENV = noDotenvRoot();
 const settings = loadSettings({ env: {}, root: NO_DOTENV, home: '/home/dev' });
@@ -48,10 +34,6 @@ function scripted(rules: Rule[]) {
   reset();
   answer(rules);
   return { get calls() { return history.filter((h) => !h.printed).map((h) => h.cmd); } };
-}
-function ctxWith(_exec: ReturnType<typeof scripted>, argv: string[] = []) {
-  const log = memoryLogger();
-  return { ctx: createContext(def, { argv, env: {}, log, settings }), log };
 }
 
 describe('method parsing', () => {
@@ -169,11 +151,6 @@ describe('pod fragments (seed 002)', () => {
     const out = applySideload({ containers: [{ name: 'main', image: 'x' }] }, 'image-volume', IMG);
     assert.deepEqual(out.containers[0]!.command, ['/opt/openshell/bin/openshell-sandbox']);
   });
-  test('the fallback image puts the binary at /openshell-sandbox in a FROM-scratch image', () => {
-    const df = supervisorDockerfile();
-    assert.match(df, /^FROM scratch$/m);
-    assert.match(df, /^COPY openshell-sandbox \/openshell-sandbox$/m);
-  });
 });
 
 describe('sandbox pods', () => {
@@ -217,227 +194,12 @@ describe('settings: the sandbox selector', () => {
   });
 });
 
-describe('hot-swap', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sideload-unit-'));
-  const bin = join(dir, 'openshell-sandbox');
-  writeFileSync(bin, 'new supervisor\n', { mode: 0o755 });
-  const kubectl = ['--kubeconfig', '/kc'];
-  const target = { name: 'sb-1', namespace: 'openshell', container: 'agent' };
-  const tmp = '/opt/openshell/bin/.openshell-sandbox.n1.new';
-
-  test('read-only is read from the mount table: the longest mount point containing the directory', () => {
-    assert.equal(isReadOnlyPath(RO_MOUNTS, '/opt/openshell/bin'), true);
-    assert.equal(isReadOnlyPath(RO_MOUNTS, '/opt/openshell'), false);
-    assert.equal(isReadOnlyPath('overlay / overlay ro,relatime 0 0\ntmpfs /opt/openshell/bin tmpfs rw 0 0\n', '/opt/openshell/bin'), false);
-    assert.equal(isReadOnlyPath('overlay / overlay ro 0 0\n', '/opt/openshell/bin'), true);
-    assert.equal(isReadOnlyPath('', '/x'), false);
-  });
-
-  test('the temporary file sits beside the binary (same filesystem: atomic rename)', () => {
-    assert.equal(swapTempPath('/opt/openshell/bin/openshell-sandbox', 'n1'), tmp);
-  });
-
-  test('kubectl: probe, cp beside, sha256 in the pod, chmod, mv -f — exactly these commands', async () => {
-    const sum = await sha256File(bin);
-    const exec = scripted([[/sha256sum/, { stdout: `${sum}  ${tmp}\n` }]]);
-    const { ctx } = ctxWith(exec);
-    const [out] = await hotSwap(ctx, kubectlTransport(kubectl), [target], { localPath: bin, nonce: 'n1' });
-    assert.equal(out!.status, 'updated');
-    const k = 'kubectl --kubeconfig /kc';
-    const ex = `${k} exec -n openshell sb-1 -c agent --`;
-    assert.deepEqual(exec.calls, [
-      `${ex} cat /proc/self/mounts`,
-      `${k} cp ${bin} openshell/sb-1:${tmp} -c agent`,
-      [...ex.split(' '), 'sh', '-c', INSTALL_SCRIPT, 'sh', tmp, sum, '/opt/openshell/bin/openshell-sandbox'].map(quote).join(' '),
-    ]);
-  });
-
-  test('the install script: sha256 first, chmod and mv -f only on a match, rm -f otherwise', () => {
-    assert.match(INSTALL_SCRIPT, /^sum=\$\(sha256sum "\$1"\)/);
-    assert.ok(INSTALL_SCRIPT.indexOf('rm -f "$1"; exit 3') < INSTALL_SCRIPT.indexOf('mv -f "$1" "$3"'));
-    assert.match(INSTALL_SCRIPT, /chmod 0755 "\$1" && mv -f "\$1" "\$3"$/);
-  });
-
-  test('a checksum mismatch keeps the old binary and removes the temporary file', async () => {
-    const exec = scripted([[/sha256sum/, { stdout: `${'0'.repeat(64)}  ${tmp}\n`, code: 3 }]]);
-    const { ctx } = ctxWith(exec);
-    const [out] = await hotSwap(ctx, kubectlTransport(kubectl), [target], { localPath: bin, nonce: 'n1' });
-    assert.equal(out!.status, 'failed');
-    assert.match(out!.detail, /checksum mismatch, old binary kept: sha256 000000000000 in the container/);
-  });
-
-  test('a failed copy removes the temporary file', async () => {
-    const exec = scripted([[/ cp /, { code: 1, stderr: 'tar: not found' }]]);
-    const { ctx } = ctxWith(exec);
-    const [out] = await hotSwap(ctx, kubectlTransport(kubectl), [target], { localPath: bin, nonce: 'n1' });
-    assert.equal(out!.status, 'failed');
-    assert.match(out!.detail, /copy failed: tar: not found/);
-    assert.ok(exec.calls.at(-1)!.endsWith(`rm -f ${tmp}`));
-  });
-
-  test('a read-only mount is reported, nothing is copied', async () => {
-    const exec = scripted([[/ cat \/proc\/self\/mounts/, { stdout: RO_MOUNTS }]]);
-    const { ctx } = ctxWith(exec);
-    const [out] = await hotSwap(ctx, kubectlTransport(kubectl), [target], { localPath: bin, nonce: 'n1' });
-    assert.equal(out!.status, 'read-only');
-    assert.equal(exec.calls.length, 1);
-  });
-
-  test('--dry-run prints the writes and runs only the probe', async () => {
-    const exec = scripted([]);
-    const { ctx, log } = ctxWith(exec, ['--dry-run']);
-    const [out] = await hotSwap(ctx, kubectlTransport(kubectl), [target], { localPath: bin, nonce: 'n1' });
-    assert.equal(out!.status, 'planned');
-    assert.equal(exec.calls.length, 1);
-    const printed = log.lines.filter((l) => l.includes('[dry-run] would run:'));
-    assert.equal(printed.length, 2);
-    assert.match(printed[0]!, / cp .* openshell\/sb-1:\/opt\/openshell\/bin\/\.openshell-sandbox\.n1\.new -c agent/);
-    assert.match(printed[1]!, / mv -f /);
-  });
-
-  test('docker transport: the same steps through docker cp / docker exec', async () => {
-    const sum = await sha256File(bin);
-    const exec = scripted([[/sha256sum/, { stdout: `${sum}  x\n` }]]);
-    const { ctx } = ctxWith(exec);
-    await hotSwap(ctx, dockerTransport(), [{ name: 'c1' }], { localPath: bin, nonce: 'n1' });
-    assert.deepEqual(exec.calls.slice(0, 2), ['docker exec c1 cat /proc/self/mounts', `docker cp ${bin} c1:${tmp}`]);
-  });
-
-  test('several targets run with at most `concurrency` in flight', async () => {
-    let inFlight = 0;
-    let peak = 0;
-    const results = await mapLimit([1, 2, 3, 4, 5, 6, 7], 3, async (n) => {
-      inFlight++;
-      peak = Math.max(peak, inFlight);
-      await new Promise((r) => setImmediate(r)); // yield: every worker in flight starts before any ends
-      inFlight--;
-      return n * 2;
-    });
-    assert.deepEqual(results, [2, 4, 6, 8, 10, 12, 14]);
-    assert.equal(peak, 3);
-  });
-});
-
-// Every outcome of a swap, exactly: what it says, which commands it runs, which of them write.
-describe('hot-swap: every outcome', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sideload-outcomes-'));
-  const bin = join(dir, 'openshell-sandbox');
-  writeFileSync(bin, 'new supervisor\n', { mode: 0o755 });
-  const kubectl: string[] = [];
-  const target = { name: 'sb-1', namespace: 'openshell', container: 'agent' };
-  const dest = '/opt/openshell/bin/openshell-sandbox';
-  const tmp = '/opt/openshell/bin/.openshell-sandbox.n1.new';
-  const swap = async (rules: Rule[], opts: { argv?: string[]; restart?: boolean; remotePath?: string } = {}) => {
-    const exec = scripted(rules);
-    const { ctx } = ctxWith(exec, opts.argv ?? []);
-    const t0 = Date.now();
-    const [out] = await hotSwap(ctx, kubectlTransport(kubectl), [target], { localPath: bin, nonce: 'n1', ...(opts.restart ? { restart: true } : {}), ...(opts.remotePath ? { remotePath: opts.remotePath } : {}) });
-    assert.ok(out!.ms >= 0 && out!.ms <= Date.now() - t0, `ms is the swap's own duration: ${out!.ms}`);
-    return { out: out!, calls: exec.calls, history: [...history] };
-  };
-
-  test('sha256File is the sha256 of the file\'s bytes', async () => {
-    const { createHash } = await import('node:crypto');
-    assert.equal(await sha256File(bin), createHash('sha256').update('new supervisor\n').digest('hex'));
-  });
-
-  test('updated: says where and which sha256; only the copy and the install write', async () => {
-    const sum = await sha256File(bin);
-    const { out, history } = await swap([[/sha256sum/, { stdout: `${sum}  ${tmp}\n` }]]);
-    assert.equal(out.status, 'updated');
-    assert.equal(out.label, 'openshell/sb-1');
-    assert.equal(out.detail, `${dest} sha256 ${sum.slice(0, 12)}`);
-    assert.deepEqual(history.map((c) => c.write), [false, true, true]);
-  });
-
-  test('--restart kills the agent\'s PID 1 after the rename, and says so', async () => {
-    const sum = await sha256File(bin);
-    const { out, calls, history } = await swap([[/sha256sum/, { stdout: `${sum}  ${tmp}\n` }]], { restart: true });
-    assert.equal(out.detail, `${dest} sha256 ${sum.slice(0, 12)}, restarted`);
-    assert.equal(calls.at(-1), 'kubectl exec -n openshell sb-1 -c agent -- kill 1');
-    assert.equal(history.at(-1)!.write, true);
-  });
-
-  test('a mount table that cannot be read fails the swap (nothing copied), naming the last line of the error, or the exit status', async () => {
-    const a = await swap([[/cat \/proc\/self\/mounts/, { code: 1, stdout: 'ignored', stderr: 'first\nerror from: exec\n' }]]);
-    assert.deepEqual([a.out.status, a.out.detail, a.calls.length], ['failed', 'cannot read the container\'s mounts: error from: exec', 1]);
-    const b = await swap([[/cat \/proc\/self\/mounts/, { code: 126, stdout: 'only stdout\n' }]]);
-    assert.equal(b.out.detail, 'cannot read the container\'s mounts: only stdout');
-    const indented = await swap([[/cat \/proc\/self\/mounts/, { code: 1, stderr: 'error:\n    indented cause' }]]);
-    assert.equal(indented.out.detail, 'cannot read the container\'s mounts: indented cause');
-    const c = await swap([[/cat \/proc\/self\/mounts/, { code: 7 }]]);
-    assert.equal(c.out.detail, 'cannot read the container\'s mounts: exit 7');
-  });
-
-  test('under --dry-run a failed probe still shows the plan, with why the read-only check could not run', async () => {
-    const { out } = await swap([[/cat \/proc\/self\/mounts/, { code: 1, stderr: 'no such pod' }]], { argv: ['--dry-run'] });
-    assert.deepEqual([out.status, out.detail], ['planned', `would replace ${dest} (the read-only probe failed: no such pod)`]);
-    const plain = await swap([], { argv: ['--dry-run'], restart: true });
-    assert.deepEqual([plain.out.status, plain.out.detail], ['planned', `would replace ${dest}`]);
-  });
-
-  test('a copy refused as read-only (said on stdout or stderr) is read-only, with no clean-up to do', async () => {
-    for (const said of [{ stdout: 'tar: Read-only file system' }, { stderr: 'read-only file system\n' }]) {
-      const { out, calls } = await swap([[/ cp /, { code: 1, ...said }]]);
-      assert.equal(out.status, 'read-only');
-      assert.match(out.detail, /^\/opt\/openshell\/bin is read-only: .*ead-only file system$/);
-      assert.equal(calls.length, 2, calls.join('\n'));
-    }
-  });
-
-  test('a failed copy\'s clean-up writes (rm -f of the temporary file)', async () => {
-    const { history } = await swap([[/ cp /, { code: 1, stderr: 'tar: not found' }]]);
-    assert.deepEqual(history.at(-1)!.cmd.split(' ').slice(-3), ['rm', '-f', tmp]);
-    assert.equal(history.at(-1)!.write, true);
-  });
-
-  test('an install that fails otherwise (sha256sum missing) removes the temporary file and keeps the old binary', async () => {
-    const { out, calls, history } = await swap([[/sha256sum/, { code: 2, stderr: 'sh: sha256sum: not found' }]]);
-    assert.deepEqual([out.status, out.detail], ['failed', 'verify/rename failed, old binary kept: sh: sha256sum: not found']);
-    assert.equal(calls.at(-1), `kubectl exec -n openshell sb-1 -c agent -- rm -f ${tmp}`);
-    assert.equal(history.at(-1)!.write, true);
-  });
-
-  test('a checksum mismatch names both sums; a missing or misplaced remote sum is "(none)"', async () => {
-    const sum = await sha256File(bin);
-    const none = await swap([[/sha256sum/, { code: 3 }]]);
-    assert.equal(none.out.detail, `checksum mismatch, old binary kept: sha256 (none) in the container, ${sum.slice(0, 12)} locally`);
-    const misplaced = await swap([[/sha256sum/, { code: 3, stdout: `warning ${'a'.repeat(64)} x\n` }]]);
-    assert.match(misplaced.out.detail, /sha256 \(none\) in the container/);
-  });
-
-  test('a binary in the root directory: its directory is /', async () => {
-    const { out } = await swap([[/cat \/proc\/self\/mounts/, { stdout: 'overlay / overlay ro 0 0\n' }]], { remotePath: '/openshell-sandbox' });
-    assert.deepEqual([out.status, out.detail], ['read-only', '/ is a read-only mount']);
-  });
-
-  test('transports: labels, kinds and default namespace and container', () => {
-    const k = kubectlTransport(kubectl);
-    assert.equal(k.kind, 'kubectl');
-    assert.equal(k.label({ name: 'p' }), 'default/p');
-    assert.deepEqual(k.exec({ name: 'p' }, ['true']).argv, ['kubectl', 'exec', '-n', 'default', 'p', '-c', 'agent', '--', 'true']);
-    assert.deepEqual(k.copy({ name: 'p', container: 'c2' }, '/l', '/r').argv, ['kubectl', 'cp', '/l', 'default/p:/r', '-c', 'c2']);
-    const d = dockerTransport('podman');
-    assert.equal(d.kind, 'podman');
-    assert.equal(d.label({ name: 'c1' }), 'podman:c1');
-  });
-});
-
 describe('mount table, pod list, version: the edges', () => {
-  test('isReadOnlyPath: malformed lines are skipped; \\040 is a space; a parent mount counts; the later of two mounts on one point wins', () => {
-    assert.equal(isReadOnlyPath('garbage\nnone /opt/openshell/bin\noverlay / overlay rw 0 0\n', '/opt/openshell/bin'), false);
-    assert.equal(isReadOnlyPath('overlay / overlay rw 0 0\n/dev/x /opt/my\\040dir ext4 ro 0 0\n', '/opt/my dir/bin'), true);
-    assert.equal(isReadOnlyPath('overlay / overlay rw 0 0\n/dev/x /opt ext4 ro 0 0\n', '/opt/openshell/bin'), true);
-    assert.equal(isReadOnlyPath('overlay / overlay rw 0 0\n/dev/x /op ext4 ro 0 0\n', '/opt/openshell/bin'), false, 'a prefix that is not a parent');
-    assert.equal(isReadOnlyPath('a /opt/openshell/bin tmpfs rw 0 0\nb /opt/openshell/bin tmpfs ro 0 0\n', '/opt/openshell/bin'), true);
-    assert.equal(isReadOnlyPath('a /opt/openshell/bin tmpfs ro 0 0\nb / overlay rw 0 0\n', '/opt/openshell/bin'), true, 'the longest, not the last');
-  });
-
   test('sandboxPodsFrom: tolerates missing fields; the agent container by name, else the first; init-container image and policy', () => {
     assert.deepEqual(sandboxPodsFrom('{}'), []);
     assert.deepEqual(sandboxPodsFrom(JSON.stringify({ items: [{}, { metadata: {} }, { status: { phase: 'Running' } }, { status: { phase: 'Running' }, metadata: {} }] })), []);
     const [bare] = sandboxPodsFrom(JSON.stringify({ items: [{ metadata: { name: 'bare' }, status: { phase: 'Running' } }] }));
-    assert.deepEqual(bare, { name: 'bare', namespace: 'default', container: 'agent', method: undefined, image: undefined, pullPolicy: undefined });
+    assert.deepEqual(bare, { name: 'bare', namespace: 'default', uid: '', container: 'agent', method: undefined, image: undefined, pullPolicy: undefined });
     const pods = sandboxPodsFrom(
       JSON.stringify({
         items: [
@@ -516,11 +278,56 @@ describe('mount table, pod list, version: the edges', () => {
     assert.equal(methodOfPodSpec(undefined), undefined);
     assert.equal(methodOfPodSpec({ containers: [] }), undefined);
   });
+});
 
-  test('the fallback image\'s Dockerfile, exactly', () => {
-    assert.equal(
-      supervisorDockerfile(),
-      '# Generated by k8s:dev:sideload: the supervisor binary alone, at the path the image volume and copy-self expect.\nFROM scratch\nCOPY openshell-sandbox /openshell-sandbox\nENTRYPOINT ["/openshell-sandbox"]\n',
-    );
+describe('k8s:dev:sideload: which sandbox, which pods can take the dev image, has the new pod come back', () => {
+  const dev = 'openshell-registry:5000/openshell-supervisor:dev';
+  const p = (over: object) => ({ name: 'default--a', namespace: 'openshell', uid: 'u1', container: 'agent', method: 'image-volume' as const, image: dev, pullPolicy: 'Always', ...over });
+
+  test('openshellNamesFrom: the driver\'s labels on the Sandbox, keyed by the pod name (annotation, else the Sandbox name)', () => {
+    const m = openshellNamesFrom(JSON.stringify({
+      items: [
+        { metadata: { name: 'default--a', labels: { 'openshell.ai/sandbox-name': 'a', 'openshell.ai/sandbox-workspace': 'default' }, annotations: { 'agents.x-k8s.io/pod-name': 'default--a' } } },
+        { metadata: { name: 'team--b', labels: { 'openshell.ai/sandbox-name': 'b', 'openshell.ai/sandbox-workspace': 'team' } } },
+        { metadata: { name: 'c', labels: { 'openshell.ai/sandbox-name': 'c' } } },
+        { metadata: { name: 'not-openshell' } },
+      ],
+    }));
+    assert.deepEqual([...m.entries()], [['default--a', { name: 'a', workspace: 'default' }], ['team--b', { name: 'b', workspace: 'team' }], ['c', { name: 'c', workspace: 'default' }]]);
+    assert.equal(openshellNamesFrom('{}').size, 0);
+  });
+
+  test('supervisorImageProblem: the dev image pulled Always is fine; anything else says why a new pod would not run the push', () => {
+    assert.equal(supervisorImageProblem(p({}), dev), undefined);
+    assert.equal(supervisorImageProblem(p({ method: 'init-container' }), dev), undefined);
+    assert.match(supervisorImageProblem(p({ method: undefined }), dev)!, /no openshell-supervisor-bin volume/);
+    assert.match(supervisorImageProblem(p({ image: 'ghcr.io/nvidia/openshell/supervisor:dev' }), dev)!, /is ghcr\.io\/nvidia\/openshell\/supervisor:dev, not openshell-registry:5000\/openshell-supervisor:dev/);
+    assert.match(supervisorImageProblem(p({ pullPolicy: 'IfNotPresent' }), dev)!, /pullPolicy IfNotPresent: a node that has the tag keeps the old binary/);
+    assert.match(supervisorImageProblem(p({ pullPolicy: undefined }), dev)!, /pullPolicy \(default: IfNotPresent for a tag\)/);
+  });
+
+  const pod = (uid: string, over: Record<string, unknown> = {}) => JSON.stringify({
+    metadata: { uid, ...(over.metadata as object) },
+    status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }], ...(over.status as object) },
+  });
+  test('judgeRecreated: waits for a new uid that runs and is Ready; a failed start fails at once', () => {
+    assert.equal(judgeRecreated(pod('u1'), 'u1', undefined).state, 'waiting');
+    assert.equal(judgeRecreated(pod('u2', { status: { phase: 'Pending', conditions: [] } }), 'u1', undefined).detail, 'new pod Pending');
+    assert.equal(judgeRecreated(pod('u2', { status: { conditions: [{ type: 'Ready', status: 'False' }] } }), 'u1', undefined).detail, 'new pod Running, not Ready');
+    assert.equal(judgeRecreated(pod('u2', { metadata: { deletionTimestamp: 'x' } }), 'u1', undefined).state, 'waiting');
+    assert.deepEqual(judgeRecreated(pod('u2'), 'u1', undefined), { state: 'running', detail: 'new pod Running and Ready' });
+    const pull = judgeRecreated(pod('u2', { status: { phase: 'Pending', containerStatuses: [{ name: 'agent', state: { waiting: { reason: 'ErrImagePull', message: 'not found' } } }] } }), 'u1', undefined);
+    assert.deepEqual(pull, { state: 'failed', detail: 'agent: ErrImagePull: not found' });
+    const init = judgeRecreated(pod('u2', { status: { phase: 'Pending', initContainerStatuses: [{ name: 'openshell-supervisor-install', state: { terminated: { exitCode: 1, reason: 'Error' } } }] } }), 'u1', undefined);
+    assert.equal(init.state, 'failed');
+    assert.match(init.detail, /openshell-supervisor-install exited 1/);
+  });
+
+  test('judgeRecreated: the init container\'s image digest against the pushed one', () => {
+    const withInit = (imageID: string) => pod('u2', { status: { initContainerStatuses: [{ name: 'openshell-supervisor-install', imageID, state: { terminated: { exitCode: 0 } } }] } });
+    assert.equal(judgeRecreated(withInit('openshell-registry:5000/openshell-supervisor@sha256:aa'), 'u1', 'sha256:aa').digestMatches, true);
+    assert.equal(judgeRecreated(withInit('openshell-registry:5000/openshell-supervisor@sha256:bb'), 'u1', 'sha256:aa').digestMatches, false);
+    assert.equal(judgeRecreated(withInit('x@sha256:aa'), 'u1', undefined).digestMatches, undefined);
+    assert.equal(judgeRecreated(pod('u2'), 'u1', 'sha256:aa').digestMatches, undefined, 'image-volume: no init container');
   });
 });
