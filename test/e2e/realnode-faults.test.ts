@@ -6,22 +6,13 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { busyboxImage } from '../bed/images.ts';
-import { missingRealNode, optionsFromEnv, RealNode } from '../bed/realnode.ts';
-import { busybox, describeRun, fixtureBinary, freePort, PrivateRegistry, rmTree, runTask, stackLines, taskEnv, tempDir, waitUntil } from '../support/e2e.ts';
-import { missingDocker, missingRegistry, missingTools } from '../support/requires.ts';
+import { KitNode, missingKitNode } from '../bed/kit-node.ts';
+import type { RealNode } from '../bed/realnode.ts';
+import { describeRun, fixtureBinary, type PrivateRegistry, runTask, stackLines, waitUntil } from '../support/e2e.ts';
 
 const T = { timeout: 300_000 };
 type Status = { name: string; state?: { waiting?: { reason?: string } } };
-const sharedRegistry = process.env.OPENSHELL_TEST_REGISTRY ?? 'localhost:5000';
-const manifest = process.env.OPENSHELL_TEST_AGENT_SANDBOX_MANIFEST;
-const skip =
-  missingRealNode() ||
-  missingDocker() ||
-  (await missingRegistry(sharedRegistry)) ||
-  missingTools('helm', 'kubectl', 'docker-registry') ||
-  (manifest ? false : 'needs OPENSHELL_TEST_AGENT_SANDBOX_MANIFEST (.ci/testbed/realnode.sh renders the real agent-sandbox manifest)') ||
-  (busybox() ? false : 'needs a static busybox (apt-get install busybox-static) for the test image');
+const skip = await missingKitNode();
 
 describe('faults on a real node', { skip }, () => {
   let home = '';
@@ -30,34 +21,15 @@ describe('faults on a real node', { skip }, () => {
   let env: NodeJS.ProcessEnv = {};
   let app = '';
 
+  let kit: KitNode | undefined;
+
   before(async () => {
-    home = tempDir('realnode-faults');
-    app = await busyboxImage(sharedRegistry, busybox()!);
-    registry = new PrivateRegistry(join(home, 'registry'), await freePort());
-    await registry.start();
-    const opts = optionsFromEnv();
-    const url = `http://127.0.0.1:${registry.port}`;
-    opts.registries = { ...opts.registries, 'openshell-registry:5000': url, [`localhost:${registry.port}`]: url, [`127.0.0.1:${registry.port}`]: url };
-    node = new RealNode(join(home, 'node'));
-    await node.up(opts);
-    env = taskEnv(home, {
-      ...node.kitEnv(),
-      OPENSHELL_DEV_KUBECONFIG: join(home, 'kit-kubeconfig.yaml'),
-      OPENSHELL_DEV_REGISTRY_PORT: String(registry.port),
-      OPENSHELL_DEV_AGENT_SANDBOX_MANIFEST: manifest,
-      OPENSHELL_DEV_TIMEOUT: '25',
-      CONTAINER_ENGINE: 'docker',
-      DOCKER_HOST: process.env.DOCKER_HOST,
-      OPENSHELL_DEV_GATEWAY_BASE_IMAGE: 'scratch',
-    });
-    const up = await runTask('up', [], env, { timeoutMs: 60_000 });
-    assert.equal(up.code, 0, describeRun(up));
+    kit = await KitNode.start('realnode-faults', { OPENSHELL_DEV_TIMEOUT: '25', OPENSHELL_DEV_GATEWAY_BASE_IMAGE: 'scratch' });
+    ({ home, node, registry, env, app } = kit);
   });
 
   after(async () => {
-    await node?.down();
-    await registry?.stop();
-    rmTree(home);
+    await kit?.stop();
   });
 
   test('kubelet killed while bootstrap waits: a clear timeout naming the rollout; a re-run after the kubelet is back gets past it', T, async () => {

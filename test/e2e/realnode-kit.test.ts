@@ -8,63 +8,32 @@
 // the kubelet stops, and is healthy again when it is back.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { busyboxImage } from '../bed/images.ts';
-import { missingRealNode, optionsFromEnv, RealNode } from '../bed/realnode.ts';
-import { busybox, describeRun, freePort, PrivateRegistry, rmTree, runTask, stackLines, taskEnv, tempDir, waitUntil } from '../support/e2e.ts';
-import { missingDocker, missingRegistry, missingTools } from '../support/requires.ts';
+import { KitNode, missingKitNode } from '../bed/kit-node.ts';
+import type { RealNode } from '../bed/realnode.ts';
+import { describeRun, runTask, stackLines, waitUntil } from '../support/e2e.ts';
 
 const T = { timeout: 240_000 };
-const sharedRegistry = process.env.OPENSHELL_TEST_REGISTRY ?? 'localhost:5000';
-const manifest = process.env.OPENSHELL_TEST_AGENT_SANDBOX_MANIFEST;
 const supervisorBin = process.env.OPENSHELL_TEST_SUPERVISOR_BIN;
 const gatewayBin = process.env.OPENSHELL_TEST_GATEWAY_BIN;
-const skip =
-  missingRealNode() ||
-  missingDocker() ||
-  (await missingRegistry(sharedRegistry)) ||
-  missingTools('helm', 'kubectl', 'docker-registry') ||
-  (manifest ? false : 'needs OPENSHELL_TEST_AGENT_SANDBOX_MANIFEST (.ci/testbed/realnode.sh renders the real agent-sandbox manifest)') ||
-  (busybox() ? false : 'needs a static busybox (apt-get install busybox-static) for the test image');
+const skip = await missingKitNode();
 const noSupervisor = supervisorBin ? false : 'needs the real static supervisor: OPENSHELL_TEST_SUPERVISOR_BIN (the openshell-sandbox that .ci/tools/openshell.sh builds)';
 
 describe('the kit on a real node (existing provider)', { skip }, () => {
-  let home = '';
   let node: RealNode;
-  let registry: PrivateRegistry;
   let env: NodeJS.ProcessEnv = {};
   let app = '';
   const kc = () => node.kubeconfig;
 
+  let kit: KitNode | undefined;
+
   before(async () => {
-    home = tempDir('realnode-kit');
-    app = await busyboxImage(sharedRegistry, busybox()!);
-    // The kit's own registry, private to this file: pods pull it as openshell-registry:5000.
-    registry = new PrivateRegistry(join(home, 'registry'), await freePort());
-    await registry.start();
-    const opts = optionsFromEnv();
-    const url = `http://127.0.0.1:${registry.port}`;
-    opts.registries = { ...opts.registries, 'openshell-registry:5000': url, [`localhost:${registry.port}`]: url, [`127.0.0.1:${registry.port}`]: url };
-    node = new RealNode(join(home, 'node'));
-    await node.up(opts);
-    env = taskEnv(home, {
-      ...node.kitEnv(),
-      OPENSHELL_DEV_KUBECONFIG: join(home, 'kit-kubeconfig.yaml'),
-      OPENSHELL_DEV_REGISTRY_PORT: String(registry.port),
-      OPENSHELL_DEV_AGENT_SANDBOX_MANIFEST: manifest,
-      OPENSHELL_DEV_TIMEOUT: '120',
-      CONTAINER_ENGINE: 'docker',
-      DOCKER_HOST: process.env.DOCKER_HOST,
-    });
-    const up = await runTask('up', [], env, { timeoutMs: 60_000 });
-    assert.equal(up.code, 0, describeRun(up));
+    kit = await KitNode.start('realnode-kit', {});
+    ({ node, env, app } = kit);
   });
 
   after(async () => {
-    await node?.down();
-    await registry?.stop();
-    rmTree(home);
+    await kit?.stop();
   });
 
   test('bootstrap applies the real agent-sandbox and the controller rolls out', T, async () => {
