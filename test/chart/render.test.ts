@@ -1,4 +1,4 @@
-// Every variant (defaults, values.dev.yaml, ci/values-*.yaml) rendered with
+// Every variant (defaults, values.dev.yaml, ci/*-values.yaml) rendered with
 // real helm at Kubernetes 1.29, 1.33, 1.35 and 1.36, each object validated
 // against the Kubernetes schema, plus the features each variant exists for.
 import assert from 'node:assert/strict';
@@ -74,10 +74,10 @@ describe('chart: every variant at every Kubernetes version', { skip }, () => {
 });
 
 describe('chart: helm lint', { skip }, () => {
-  const files = readdirSync(join(chartDir, 'ci')).filter((f) => /^values-.*\.yaml$/.test(f));
+  const files = readdirSync(join(chartDir, 'ci')).filter((f) => /^[a-z0-9-]+-values\.yaml$/.test(f));
   test('ci/ holds the variants', () => {
     for (const v of ['defaults', 'dev', 'ha', 'ingress', 'oidc', 'observability', 'restricted']) {
-      assert.ok(files.includes(`values-${v}.yaml`), `ci/values-${v}.yaml`);
+      assert.ok(files.includes(`${v}-values.yaml`), `ci/${v}-values.yaml`);
     }
   });
   for (const f of files) {

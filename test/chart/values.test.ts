@@ -124,9 +124,9 @@ describe('chart: generated files and dev values stay in sync', () => {
     walk(values, schema, '');
   });
 
-  test('ci/values-dev.yaml repeats values.dev.yaml exactly (plus the offline preflight switch)', () => {
+  test('ci/dev-values.yaml repeats values.dev.yaml exactly (plus the offline preflight switch)', () => {
     const dev = parse(readFileSync(devValues, 'utf8')) as Record<string, unknown>;
-    const ci = parse(readFileSync(join(chartDir, 'ci/values-dev.yaml'), 'utf8')) as Record<string, unknown>;
+    const ci = parse(readFileSync(join(chartDir, 'ci/dev-values.yaml'), 'utf8')) as Record<string, unknown>;
     const { preflight, ...rest } = ci;
     assert.deepEqual(preflight, { agentSandbox: { enabled: false } });
     assert.deepEqual(rest, dev);

@@ -35,7 +35,7 @@ const ENTRYPOINT = '/usr/local/bin/openshell-gateway';
 /** Every values file the kit ships, as helm arguments. */
 function variants(): Record<string, string[]> {
   const v: Record<string, string[]> = { defaults: [], 'values.dev.yaml': ['-f', devValues] };
-  for (const f of ['defaults', 'dev', 'ha', 'ingress', 'observability', 'oidc', 'restricted']) v[`ci/values-${f}.yaml`] = ['-f', join(chartDir, `ci/values-${f}.yaml`)];
+  for (const f of ['defaults', 'dev', 'ha', 'ingress', 'observability', 'oidc', 'restricted']) v[`ci/${f}-values.yaml`] = ['-f', join(chartDir, `ci/${f}-values.yaml`)];
   const sk = parse(readFileSync(join(repoRoot, 'skaffold.yaml'), 'utf8')) as {
     deploy: { helm: { releases: { valuesFiles: string[]; setValueTemplates: Record<string, string> }[] } };
     profiles: { name: string; patches: { op: string; path: string; value: string }[] }[];
@@ -320,7 +320,7 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
     assert.ok(driverPod, 'a variant created a sandbox');
     const shipped: Record<string, Record<string, string>> = {
       'values.yaml sandbox.namespaceLabels': (parse(readFileSync(join(chartDir, 'values.yaml'), 'utf8')) as { sandbox: { namespaceLabels: Record<string, string> } }).sandbox.namespaceLabels,
-      'ci/values-restricted.yaml sandbox.namespaceLabels': (parse(readFileSync(join(chartDir, 'ci/values-restricted.yaml'), 'utf8')) as { sandbox: { namespaceLabels: Record<string, string> } }).sandbox.namespaceLabels,
+      'ci/restricted-values.yaml sandbox.namespaceLabels': (parse(readFileSync(join(chartDir, 'ci/restricted-values.yaml'), 'utf8')) as { sandbox: { namespaceLabels: Record<string, string> } }).sandbox.namespaceLabels,
       'baseline (for contrast)': { 'pod-security.kubernetes.io/enforce': 'baseline' },
     };
     const volumes = [...driverPod.spec.volumes, { name: 'workspace', persistentVolumeClaim: { claimName: 'workspace' } }];

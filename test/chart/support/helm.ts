@@ -17,11 +17,11 @@ export const KUBE_VERSIONS = ['1.29.0', '1.33.0', '1.35.0', '1.36.0'] as const;
 export const VARIANTS: Record<string, string[]> = {
   defaults: [],
   dev: ['-f', devValues],
-  ha: ['-f', join(chartDir, 'ci/values-ha.yaml')],
-  ingress: ['-f', join(chartDir, 'ci/values-ingress.yaml')],
-  oidc: ['-f', join(chartDir, 'ci/values-oidc.yaml')],
-  observability: ['-f', join(chartDir, 'ci/values-observability.yaml')],
-  restricted: ['-f', join(chartDir, 'ci/values-restricted.yaml')],
+  ha: ['-f', join(chartDir, 'ci/ha-values.yaml')],
+  ingress: ['-f', join(chartDir, 'ci/ingress-values.yaml')],
+  oidc: ['-f', join(chartDir, 'ci/oidc-values.yaml')],
+  observability: ['-f', join(chartDir, 'ci/observability-values.yaml')],
+  restricted: ['-f', join(chartDir, 'ci/restricted-values.yaml')],
 };
 
 export interface K8sObject {
