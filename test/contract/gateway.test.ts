@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'yaml';
-import { chartDir, devValues, helm, type K8sObject, parseObjects, repoRoot } from '../chart/support/helm.ts';
+import { chartDir, CI_VARIANTS, devValues, helm, type K8sObject, parseObjects, repoRoot } from '../chart/support/helm.ts';
 import { missingTools } from '../support/requires.ts';
 import { Bed, type Container, missingBed, openshellBin, type PodSpec, runContainer } from './support/bed.ts';
 
@@ -35,7 +35,7 @@ const ENTRYPOINT = '/usr/local/bin/openshell-gateway';
 /** Every values file the kit ships, as helm arguments. */
 function variants(): Record<string, string[]> {
   const v: Record<string, string[]> = { defaults: [], 'values.dev.yaml': ['-f', devValues] };
-  for (const f of ['defaults', 'dev', 'ha', 'ingress', 'observability', 'oidc', 'restricted']) v[`ci/${f}-values.yaml`] = ['-f', join(chartDir, `ci/${f}-values.yaml`)];
+  for (const [name, file] of Object.entries(CI_VARIANTS)) v[`ci/${name}-values.yaml`] = ['-f', file];
   const sk = parse(readFileSync(join(repoRoot, 'skaffold.yaml'), 'utf8')) as {
     deploy: { helm: { releases: { valuesFiles: string[]; setValueTemplates: Record<string, string> }[] } };
     profiles: { name: string; patches: { op: string; path: string; value: string }[] }[];

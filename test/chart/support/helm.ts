@@ -2,7 +2,7 @@
 // list (each test file renders a (variant, version) once) and at most
 // HELM_PARALLELISM helm processes run at a time (the chart tier runs on 2 cores).
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -13,15 +13,19 @@ export const devValues = join(chartDir, 'values.dev.yaml');
 export const SANDBOX_API = 'agents.x-k8s.io/v1beta1';
 export const KUBE_VERSIONS = ['1.29.0', '1.33.0', '1.35.0', '1.36.0'] as const;
 
-/** Variants: the defaults, the real values.dev.yaml, and the enterprise files in ci/. */
+/** Every ci/ variant file (chart-testing's layout: ci/<variant>-values.yaml), by variant name. */
+export const CI_VARIANTS: Record<string, string> = Object.fromEntries(
+  readdirSync(join(chartDir, 'ci'))
+    .filter((f) => /^[a-z0-9-]+-values\.yaml$/.test(f))
+    .sort()
+    .map((f) => [f.slice(0, -'-values.yaml'.length), join(chartDir, 'ci', f)]),
+);
+
+/** Variants: the defaults, the real values.dev.yaml, and every file in ci/ except ci/defaults and ci/dev (those two repeat the first two). */
 export const VARIANTS: Record<string, string[]> = {
   defaults: [],
   dev: ['-f', devValues],
-  ha: ['-f', join(chartDir, 'ci/ha-values.yaml')],
-  ingress: ['-f', join(chartDir, 'ci/ingress-values.yaml')],
-  oidc: ['-f', join(chartDir, 'ci/oidc-values.yaml')],
-  observability: ['-f', join(chartDir, 'ci/observability-values.yaml')],
-  restricted: ['-f', join(chartDir, 'ci/restricted-values.yaml')],
+  ...Object.fromEntries(Object.entries(CI_VARIANTS).filter(([v]) => v !== 'defaults' && v !== 'dev').map(([v, f]) => [v, ['-f', f]])),
 };
 
 export interface K8sObject {
