@@ -103,7 +103,7 @@ export const sideload: TaskDefinition = {
     const binary = await obtainBinary(ctx);
     const built = existsSync(binary);
     if (built && elfLinkage(binary) !== 'static') {
-      throw new UserError(`${binary} is not a static binary (${elfLinkage(binary)}): sandbox pods cannot run it. Build it with OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND's default (RUSTFLAGS='-C target-feature=+crt-static', --target <arch>-unknown-linux-gnu)`, 2);
+      throw new UserError(`${binary} is not a static binary (${elfLinkage(binary)}): sandbox pods cannot run it. Build it with OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND's default (${SUPERVISOR_BUILD_COMMAND})`, 2);
     }
     const sha = built ? await sha256File(binary) : undefined;
     ctx.log.info(`supervisor binary ${binary}${sha ? ` (sha256 ${sha.slice(0, 12)})` : ''}`);

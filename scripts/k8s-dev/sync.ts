@@ -9,7 +9,7 @@ import { useEngine } from '../lib/engine.ts';
 import { buildAndPush, stageBinary, STAGE_DIR, type ImageSpec } from '../lib/images.ts';
 import { providerFor } from '../lib/providers/index.ts';
 import { registryProblem } from '../lib/registry.ts';
-import { KIT_ROOT } from '../lib/settings.ts';
+import { KIT_ROOT, SUPERVISOR_BUILD_COMMAND } from '../lib/settings.ts';
 import { $w } from '../lib/sh.ts';
 import { builtBinaryPath, findSourceDir } from '../lib/source.ts';
 import { isMain, runTask, UserError, type TaskContext, type TaskDefinition } from '../lib/task.ts';
@@ -89,7 +89,7 @@ export const sync: TaskDefinition = {
       if (!existsSync(bin)) throw new UserError(`no ${which} binary at ${bin}`, 2);
       // The supervisor runs inside any sandbox image and as an init container in a FROM-scratch image: no loader, no libraries.
       if (which === 'supervisor' && elfLinkage(bin) !== 'static') {
-        throw new UserError(`${bin} is not a static binary (${elfLinkage(bin)}): sandbox pods cannot run it. Build it with OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND's default (RUSTFLAGS='-C target-feature=+crt-static', --target <arch>-unknown-linux-gnu)`);
+        throw new UserError(`${bin} is not a static binary (${elfLinkage(bin)}): sandbox pods cannot run it. Build it with OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND's default (${SUPERVISOR_BUILD_COMMAND})`);
       }
       stageBinary(bin, specs[which].binary);
       const r = await buildAndPush(ctx, engine, host, specs[which], ctx.flags.options.force === true);

@@ -72,8 +72,12 @@ export interface SettingSpec {
 
 export const AGENT_SANDBOX_VERSION = 'v0.5.5';
 export const K3S_IMAGE = 'rancher/k3s:v1.35.1-k3s1';
-/** The supervisor runs inside arbitrary sandbox images, so it is built static, for this machine's Linux triple. */
-export const SUPERVISOR_BUILD_COMMAND = `RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target ${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-unknown-linux-gnu -p openshell-sandbox`;
+/**
+ * The supervisor runs inside arbitrary sandbox images, so it is built static (glibc's static-pie).
+ * Only its final link gets +crt-static (`cargo rustc -- …`, not RUSTFLAGS), so it reuses every
+ * crate the gateway's build already compiled instead of building them all again.
+ */
+export const SUPERVISOR_BUILD_COMMAND = 'cargo rustc --release -p openshell-sandbox --bin openshell-sandbox -- -C target-feature=+crt-static';
 
 /** The settings table, in README order. Defaults are strings, as in the environment. */
 export const SETTINGS: SettingSpec[] = [

@@ -2,6 +2,7 @@
 // with a message naming the setting, the bad value and what is allowed; and
 // the same through a real task process (exit 2).
 import assert from 'node:assert/strict';
+import { builtBinaryPath } from '../../scripts/lib/source.ts';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -175,8 +176,10 @@ describe('validators that only a test of their own keeps honest', () => {
     const d = load({});
     assert.equal(d.gatewayCommand, 'cargo run -p openshell-server --');
     assert.equal(d.gatewayBuildCommand, 'cargo build --release -p openshell-server --features bundled-z3');
-    // Static, for this machine's Linux triple: the supervisor runs inside any sandbox image.
-    assert.match(d.supervisorBuildCommand, /^RUSTFLAGS='-C target-feature=\+crt-static' cargo build --release --target (x86_64|aarch64)-unknown-linux-gnu -p openshell-sandbox$/);
+    // Static (the supervisor runs inside any sandbox image), with +crt-static on the final link only,
+    // so it reuses the gateway build's crates; the binary lands where sync and sideload look for it.
+    assert.equal(d.supervisorBuildCommand, 'cargo rustc --release -p openshell-sandbox --bin openshell-sandbox -- -C target-feature=+crt-static');
+    assert.equal(builtBinaryPath('/src', d.supervisorBuildCommand, 'openshell-sandbox'), '/src/target/release/openshell-sandbox');
     const s = load({ OPENSHELL_DEV_GATEWAY_COMMAND: ' ./gw --port 1 ', OPENSHELL_DEV_GATEWAY_BUILD_COMMAND: ' make gw ', OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND: ' make sv ' });
     assert.deepEqual([s.gatewayCommand, s.gatewayBuildCommand, s.supervisorBuildCommand], ['./gw --port 1', 'make gw', 'make sv']);
     assert.equal(s.origin.OPENSHELL_DEV_GATEWAY_COMMAND, 'environment');

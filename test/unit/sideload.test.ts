@@ -186,7 +186,7 @@ describe('sandbox pods', () => {
 describe('settings: the sandbox selector', () => {
   test('defaults to the label the agent-sandbox controller puts on every sandbox pod, and rejects an empty or malformed one', () => {
     assert.equal(settings.sandboxSelector, 'agents.x-k8s.io/sandbox-name-hash');
-    assert.match(settings.supervisorBuildCommand, /\+crt-static.* -p openshell-sandbox$/);
+    assert.match(settings.supervisorBuildCommand, /-p openshell-sandbox .*\+crt-static$/);
     assert.equal(loadSettings({ env: { OPENSHELL_DEV_SANDBOX_SELECTOR: 'app in (a, b),tier!=x' }, root: NO_DOTENV }).sandboxSelector, 'app in (a, b),tier!=x');
     for (const bad of ['', 'a=b,', 'a b', 'x=(']) {
       assert.throws(() => loadSettings({ env: { OPENSHELL_DEV_SANDBOX_SELECTOR: bad }, root: NO_DOTENV }), /OPENSHELL_DEV_SANDBOX_SELECTOR=.* is not valid: must be a non-empty Kubernetes label selector/);
