@@ -1,5 +1,5 @@
 // npm run bench — how fast the dev loop feels, measured (not a test):
-//   1. task start-up (`<task> --help`: tsx, imports, settings)
+//   1. task start-up (`node <task>.ts --help`: Node, imports, settings)
 //   2. first runs and no-op re-runs of up, sync, bootstrap, status on a
 //      throwaway cluster (kwok provider unless OPENSHELL_DEV_CLUSTER_PROVIDER says
 //      otherwise), then down
@@ -20,7 +20,6 @@ import { missingLoop } from '../test/bed/openshell-loop.ts';
 import { missingRealNode } from '../test/bed/realnode.ts';
 import { KIT_ROOT } from './lib/settings.ts';
 
-const TSX = join(KIT_ROOT, 'node_modules', '.bin', 'tsx');
 const TASKS = ['up', 'down', 'bootstrap', 'gateway', 'watch', 'sync', 'status', 'doctor', 'sideload'];
 const runs = Number(process.env.BENCH_RUNS ?? 5);
 
@@ -31,7 +30,7 @@ interface Timing {
 
 function runTaskProcess(task: string, args: string[], env: NodeJS.ProcessEnv): { ms: number; code: number; out: string } {
   const t0 = performance.now();
-  const r = spawnSync(TSX, [join(KIT_ROOT, 'scripts', 'k8s-dev', `${task}.ts`), ...args], { env, encoding: 'utf8', timeout: 600_000 });
+  const r = spawnSync(process.execPath, [join(KIT_ROOT, 'scripts', 'k8s-dev', `${task}.ts`), ...args], { env, encoding: 'utf8', timeout: 600_000 });
   return { ms: performance.now() - t0, code: r.status ?? 1, out: (r.stdout ?? '') + (r.stderr ?? '') };
 }
 

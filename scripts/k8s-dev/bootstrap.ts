@@ -2,7 +2,7 @@
 // the CRDs are Established and the controller is rolled out, then
 // `helm upgrade --install` the chart with values.dev.yaml and wait for the
 // gateway. A re-run with nothing changed skips the apply and the upgrade.
-import { readFileSync } from 'node:fs';
+import { fs } from 'zx';
 import {
   chartFingerprint,
   CHART_DIR,
@@ -138,7 +138,7 @@ export const bootstrap: TaskDefinition = {
     const wanted: Omit<BootstrapRecord, 'revision'> = {
       manifest: manifest.sha256,
       chart: chartFingerprint(),
-      values: sha256(readFileSync(DEV_VALUES, 'utf8') + '\0' + upgrade.toString() + '\0' + helmValuesArgs.toString() + '\0' + helmValuesArgs(ctx).join('\0')),
+      values: sha256(fs.readFileSync(DEV_VALUES, 'utf8') + '\0' + upgrade.toString() + '\0' + helmValuesArgs.toString() + '\0' + helmValuesArgs(ctx).join('\0')),
       images,
     };
     const [status, record] = await Promise.all([releaseStatus(ctx), readRecord(kube, s.namespace)]);

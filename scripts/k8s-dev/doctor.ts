@@ -1,8 +1,7 @@
 // k8s:dev:doctor — preflight: every check prints pass or fail with the fix;
 // any failure makes the exit status non-zero. With a running cluster it also
 // proves the supervisor sideload with a short-lived smoke pod.
-import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { fs, os } from 'zx';
 import { failed, guard, printChecks, type CheckResult } from '../lib/checks.ts';
 import { detectEngine, pingEngine, pointAtEngine, type Engine } from '../lib/engine.ts';
 import { kubeconfigFiles, hasOurEntries } from '../lib/kubeconfig.ts';
@@ -56,16 +55,16 @@ function kubeconfigChecks(ctx: TaskContext): CheckResult[] {
   const s = ctx.settings;
   const out: CheckResult[] = [];
   const names = kubeNames(s);
-  for (const file of kubeconfigFiles(ctx.env, ctx.env.HOME ?? homedir())) {
-    if (!existsSync(file)) continue;
+  for (const file of kubeconfigFiles(ctx.env, ctx.env.HOME ?? os.homedir())) {
+    if (!fs.existsSync(file)) continue;
     try {
-      const ours = hasOurEntries(readFileSync(file, 'utf8'), names, file);
+      const ours = hasOurEntries(fs.readFileSync(file, 'utf8'), names, file);
       out.push({ name: 'kubeconfig', status: 'ok', detail: `${file} parses${ours ? ` and holds context ${names.context}` : ''}` });
     } catch (err) {
       out.push({ name: 'kubeconfig', status: s.mergeKubeconfig ? 'fail' : 'warn', detail: (err as Error).message.split(';')[0]!, fix: `repair ${file} (kubectl cannot read it either); the kit never writes to an unreadable file` });
     }
   }
-  out.push({ name: 'kubeconfig', status: 'ok', detail: `the cluster's own file: ${s.kubeconfig}${existsSync(s.kubeconfig) ? '' : ' (written by up)'}; merge into yours: ${s.mergeKubeconfig ? 'on' : 'off'}` });
+  out.push({ name: 'kubeconfig', status: 'ok', detail: `the cluster's own file: ${s.kubeconfig}${fs.existsSync(s.kubeconfig) ? '' : ' (written by up)'}; merge into yours: ${s.mergeKubeconfig ? 'on' : 'off'}` });
   return out;
 }
 

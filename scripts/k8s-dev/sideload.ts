@@ -25,16 +25,18 @@
 //      init container's image digest.
 import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { imageSpecs } from './sync.ts';
+import { buildAndPush, imageSpecs } from './sync.ts';
 import { elfLinkage } from '../lib/elf.ts';
 import { useEngine } from '../lib/engine.ts';
-import { buildAndPush, stageBinary } from '../lib/images.ts';
+import { stageBinary } from '../lib/images.ts';
 import { providerFor } from '../lib/providers/index.ts';
 import { registryProblem, tagDigest } from '../lib/registry.ts';
-import { $, $w } from '../lib/sh.ts';
+import { $ } from 'zx';
+import { $w } from '../lib/sh.ts';
 import { judgeRecreated, openshellNamesFrom, sandboxPodsFrom, sha256File, SUPERVISOR_BINARY, supervisorImageProblem, type SandboxPod, type Verdict } from '../lib/sideload.ts';
 import { devImages } from '../lib/bootstrap.ts';
 import { builtBinaryPath, findSourceDir } from '../lib/source.ts';
+import { SUPERVISOR_BUILD_COMMAND } from '../lib/settings.ts';
 import { isMain, runTask, UserError, type TaskContext, type TaskDefinition } from '../lib/task.ts';
 
 async function obtainBinary(ctx: TaskContext): Promise<string> {

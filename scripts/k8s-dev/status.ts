@@ -1,7 +1,7 @@
 // k8s:dev:status — one screen: engine, cluster, registry, kubeconfig, chart
 // release, gateway health and the sideload method in force. The exit status
 // says healthy (0) or not (1).
-import { existsSync } from 'node:fs';
+import { fs } from 'zx';
 import { devImages } from '../lib/bootstrap.ts';
 import { failed, guard, printChecks, type CheckResult } from '../lib/checks.ts';
 import { useEngine } from '../lib/engine.ts';
@@ -154,8 +154,8 @@ export const status: TaskDefinition = {
         const missing = tags.some((t) => t.endsWith('missing'));
         return { name: 'registry', status: missing ? 'warn' : 'ok', detail: `${registry.host} (pods: ${registry.cluster}); ${tags.join(', ')}`, ...(missing ? { fix: 'mise run k8s:dev:sync' } : {}) };
       }),
-      guard('kubeconfig', async () => (existsSync(s.kubeconfig) ? { name: 'kubeconfig', status: 'ok', detail: `${s.kubeconfig} (export KUBECONFIG=${s.kubeconfig})` } : { name: 'kubeconfig', status: 'fail', detail: `${s.kubeconfig} missing`, fix: 'mise run k8s:dev:up' })),
-      running && existsSync(s.kubeconfig)
+      guard('kubeconfig', async () => (fs.existsSync(s.kubeconfig) ? { name: 'kubeconfig', status: 'ok', detail: `${s.kubeconfig} (export KUBECONFIG=${s.kubeconfig})` } : { name: 'kubeconfig', status: 'fail', detail: `${s.kubeconfig} missing`, fix: 'mise run k8s:dev:up' })),
+      running && fs.existsSync(s.kubeconfig)
         ? guard('gateway', async () => {
             const kube = await connect(ctx);
             const [nodes, release, gateway] = await Promise.all([nodeCheck(kube), releaseCheck(ctx), gatewayChecks(ctx, kube)]);

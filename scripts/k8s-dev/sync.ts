@@ -1,14 +1,13 @@
 // k8s:dev:sync — one shot: build the gateway and supervisor binaries, build
 // their images and push them to the local registry as :dev and a content tag.
 // An image whose inputs did not change is skipped.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { fs, path } from 'zx';
 import { devImages } from '../lib/bootstrap.ts';
 import { elfLinkage } from '../lib/elf.ts';
-import { useEngine } from '../lib/engine.ts';
-import { buildAndPush, stageBinary, STAGE_DIR, type ImageSpec } from '../lib/images.ts';
+import { useEngine, type Engine } from '../lib/engine.ts';
+import { contentTag, stageBinary, STAGE_DIR, type ImageResult, type ImageSpec } from '../lib/images.ts';
 import { providerFor } from '../lib/providers/index.ts';
-import { registryProblem } from '../lib/registry.ts';
+import { registryProblem, tagDigest } from '../lib/registry.ts';
 import { KIT_ROOT, SUPERVISOR_BUILD_COMMAND } from '../lib/settings.ts';
 import { $w } from '../lib/sh.ts';
 import { builtBinaryPath, findSourceDir } from '../lib/source.ts';
@@ -24,18 +23,39 @@ export function imageSpecs(ctx: TaskContext): Record<ImageName, ImageSpec> {
     gateway: {
       name: 'gateway',
       repo: gateway.repo,
-      dockerfile: join(KIT_ROOT, 'deploy', 'docker', 'Dockerfile.gateway'),
+      dockerfile: path.join(KIT_ROOT, 'deploy', 'docker', 'Dockerfile.gateway'),
       binary: 'openshell-gateway',
       buildArgs: s.gatewayBaseImage ? { BASE_IMAGE: s.gatewayBaseImage } : {},
     },
     supervisor: {
       name: 'supervisor',
       repo: supervisor.repo,
-      dockerfile: join(KIT_ROOT, 'deploy', 'docker', 'Dockerfile.supervisor'),
+      dockerfile: path.join(KIT_ROOT, 'deploy', 'docker', 'Dockerfile.supervisor'),
       binary: 'openshell-sandbox',
       buildArgs: {},
     },
   };
+}
+
+/**
+ * Build the image as :dev and as its content tag, and push both. An image whose
+ * content tag :dev already points at is left alone (unless forced).
+ */
+export async function buildAndPush(ctx: TaskContext, engine: Engine, host: string, spec: ImageSpec, force = false): Promise<ImageResult> {
+  const tag = contentTag(fs.readFileSync(spec.dockerfile, 'utf8'), fs.readFileSync(path.join(STAGE_DIR, spec.binary)), spec.buildArgs);
+  if (!force) {
+    const [dev, content] = await Promise.all([tagDigest(host, spec.repo, 'dev'), tagDigest(host, spec.repo, tag)]);
+    if (dev !== undefined && dev === content) return { spec, contentTag: tag, action: 'unchanged' };
+  }
+  const refs = [`${host}/${spec.repo}:dev`, `${host}/${spec.repo}:${tag}`];
+  const tags = refs.flatMap((r) => ['-t', r]);
+  const buildArgs = Object.entries(spec.buildArgs).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]);
+  // The environment points at the engine already (useEngine).
+  await ctx.log.progress(`building ${spec.repo}`, $w({ timeout: '30m' })`${engine.cli} build -f ${spec.dockerfile} ${tags} ${buildArgs} ${KIT_ROOT}`.quiet(!ctx.log.verbose));
+  // Podman's own CLI must be told that the local registry speaks plain HTTP.
+  const plainHttp = engine.cli === 'podman' ? ['--tls-verify=false'] : [];
+  for (const ref of refs) await ctx.log.progress(`pushing ${ref}`, $w({ timeout: '10m' })`${engine.cli} push ${plainHttp} ${ref}`);
+  return { spec, contentTag: tag, action: ctx.dryRun ? 'would push' : 'pushed' };
 }
 
 /** Build a binary in the OpenShell checkout with the configured command, or take the given path. */
@@ -48,7 +68,7 @@ async function binaryFor(ctx: TaskContext, which: ImageName, given: string | und
   // The command is a setting: a shell command line, run as such in the checkout.
   await $w({ cwd: source, timeout: '60m' })`sh -c ${command}`.quiet(false);
   const built = builtBinaryPath(source, command, imageSpecs(ctx)[which].binary);
-  if (ctx.dryRun && !existsSync(built)) return undefined;
+  if (ctx.dryRun && !fs.existsSync(built)) return undefined;
   return built;
 }
 
@@ -86,7 +106,7 @@ export const sync: TaskDefinition = {
         ctx.log.info(`[dry-run] would stage the ${which} binary in ${STAGE_DIR} and build and push ${host}/${specs[which].repo}:dev`);
         continue;
       }
-      if (!existsSync(bin)) throw new UserError(`no ${which} binary at ${bin}`, 2);
+      if (!fs.existsSync(bin)) throw new UserError(`no ${which} binary at ${bin}`, 2);
       // The supervisor runs inside any sandbox image and as an init container in a FROM-scratch image: no loader, no libraries.
       if (which === 'supervisor' && elfLinkage(bin) !== 'static') {
         throw new UserError(`${bin} is not a static binary (${elfLinkage(bin)}): sandbox pods cannot run it. Build it with OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND's default (${SUPERVISOR_BUILD_COMMAND})`);

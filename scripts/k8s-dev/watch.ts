@@ -11,7 +11,8 @@ import { useEngine } from '../lib/engine.ts';
 import { providerFor } from '../lib/providers/index.ts';
 import { HOSTING_NAME, HOSTING_NAMESPACE, hostingHost, registryEndpoints } from '../lib/registry.ts';
 import { KIT_ROOT } from '../lib/settings.ts';
-import { $, $w } from '../lib/sh.ts';
+import { $ } from 'zx';
+import { $w } from '../lib/sh.ts';
 import { isMain, runTask, UserError, type TaskContext, type TaskDefinition } from '../lib/task.ts';
 import { requireTools } from '../lib/tools.ts';
 

@@ -4,7 +4,7 @@
 // whole OS × engine × environment table is unit-tested; probing is separate.
 import { homedir } from 'node:os';
 import type { EngineName } from './settings.ts';
-import { $ } from './sh.ts';
+import { $ } from 'zx';
 import type { TaskContext } from './task.ts';
 import { UserError } from './task.ts';
 

@@ -1,15 +1,10 @@
-// Build and push the dev images to the local registry, skipping an image whose
-// inputs (Dockerfile, binary, build args) did not change: every image is pushed
-// as :dev and as a content tag, and an image whose content tag is already what
-// :dev points at is left alone.
+// The dev images' inputs: the binaries staged in the build context and the
+// content tag that names an image by everything it is made of (Dockerfile,
+// binary, build args). sync.ts builds and pushes them.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Engine } from './engine.ts';
-import { $w } from './sh.ts';
 import { sha256 } from './bootstrap.ts';
-import { tagDigest } from './registry.ts';
 import { KIT_ROOT } from './settings.ts';
-import type { TaskContext } from './task.ts';
 import { UserError } from './task.ts';
 
 /** Where binaries are staged for the Dockerfiles (their BIN_DIR default), inside the build context. */
@@ -48,35 +43,4 @@ export function stageBinary(from: string, name: string): string {
   const to = join(STAGE_DIR, name);
   if (!existsSync(to) || !readFileSync(to).equals(readFileSync(from))) copyFileSync(from, to);
   return to;
-}
-
-export function buildArgv(engine: Engine, spec: ImageSpec, refs: string[]): string[] {
-  return [
-    engine.cli,
-    'build',
-    '-f',
-    spec.dockerfile,
-    ...refs.flatMap((r) => ['-t', r]),
-    ...Object.entries(spec.buildArgs).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]),
-    KIT_ROOT,
-  ];
-}
-
-export function pushArgv(engine: Engine, ref: string): string[] {
-  // Podman's own CLI needs to be told the local registry speaks plain HTTP.
-  return engine.cli === 'podman' ? ['podman', 'push', '--tls-verify=false', ref] : [engine.cli, 'push', ref];
-}
-
-export async function buildAndPush(ctx: TaskContext, engine: Engine, registryHost: string, spec: ImageSpec, force = false): Promise<ImageResult> {
-  const staged = join(STAGE_DIR, spec.binary);
-  const tag = contentTag(readFileSync(spec.dockerfile, 'utf8'), readFileSync(staged), spec.buildArgs);
-  if (!force) {
-    const [dev, content] = await Promise.all([tagDigest(registryHost, spec.repo, 'dev'), tagDigest(registryHost, spec.repo, tag)]);
-    if (dev !== undefined && dev === content) return { spec, contentTag: tag, action: 'unchanged' };
-  }
-  const refs = [`${registryHost}/${spec.repo}:dev`, `${registryHost}/${spec.repo}:${tag}`];
-  // The environment points at the engine already (useEngine).
-  await ctx.log.progress(`building ${spec.repo}`, $w({ timeout: '30m' })`${buildArgv(engine, spec, refs)}`.quiet(!ctx.log.verbose));
-  for (const ref of refs) await ctx.log.progress(`pushing ${ref}`, $w({ timeout: '10m' })`${pushArgv(engine, ref)}`);
-  return { spec, contentTag: tag, action: ctx.dryRun ? 'would push' : 'pushed' };
 }

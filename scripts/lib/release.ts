@@ -1,5 +1,5 @@
 // The Helm release the dev loop installs, as bootstrap and status read it.
-import { $ } from './sh.ts';
+import { $ } from 'zx';
 import type { Settings } from './settings.ts';
 import type { TaskContext } from './task.ts';
 import { UserError } from './task.ts';

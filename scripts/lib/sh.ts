@@ -12,10 +12,10 @@
 import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
 import { PassThrough } from 'node:stream';
-import { $, ProcessOutput } from 'zx/core';
+import { $, ProcessOutput } from 'zx';
 import type { Logger } from './log.ts';
 
-export { $, ProcessOutput };
+export { ProcessOutput };
 
 export interface Ran {
   /** The command line as zx quoted it. */

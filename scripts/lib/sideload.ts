@@ -19,7 +19,7 @@ import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
 import type { IVolume } from 'kubernetes-models/v1/Volume';
 import type { IVolumeMount } from 'kubernetes-models/v1/VolumeMount';
-import { $ } from './sh.ts';
+import { $ } from 'zx';
 import { SettingsError, SIDELOAD_METHODS, type SideloadMethod } from './settings.ts';
 import { parseKubeVersion, type KubeVersion } from './kube.ts';
 

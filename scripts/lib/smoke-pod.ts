@@ -10,7 +10,8 @@ import type { IPod } from 'kubernetes-models/v1/Pod';
 import { stringify } from 'yaml';
 import { devImages } from './bootstrap.ts';
 import { registryEndpoints } from './registry.ts';
-import { $, $w } from './sh.ts';
+import { $ } from 'zx';
+import { $w } from './sh.ts';
 import type { Settings } from './settings.ts';
 import {
   AGENT_CONTAINER,

@@ -1,12 +1,12 @@
 // What every task script shares: flags, settings and logger, and one place
 // that turns errors into exit statuses (2: bad settings or usage, 1: anything
 // else, 130: interrupted). Commands are zx's `$` (set up in sh.ts).
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger, type Logger } from './log.ts';
-import { $, configure, history, interrupted, lastFailure, ProcessOutput, stopChildren } from './sh.ts';
-import { KIT_ROOT, loadSettings, SettingsError, type Settings } from './settings.ts';
+import { $, ProcessOutput } from 'zx';
+import { nodeProblem } from './node-check.mjs';
+import { configure, history, interrupted, lastFailure, stopChildren } from './sh.ts';
+import { loadSettings, SettingsError, type Settings } from './settings.ts';
 
 export interface Flags {
   dryRun: boolean;
@@ -64,12 +64,21 @@ export function parseFlags(def: TaskDefinition, argv: string[]): Flags & { help:
   let own = argv;
   let rest: string[] = [];
   if (def.passthrough) {
-    // The task's own flags come first; the first other word (or `--`) starts what is passed through.
+    // The task's own flags, wherever they stand before a `--`, are the task's
+    // (`-- -p ha --dry-run` is a dry run of `skaffold dev -p ha`); every other
+    // word, and everything after a `--` of the task's own, is passed through.
     const isOwn = (a: string) => a === '-h' || Object.keys(options).some((o) => a === `--${o}` || a.startsWith(`--${o}=`));
-    let i = 0;
-    while (i < argv.length && isOwn(argv[i]!)) i += options[argv[i]!.slice(2)]?.type === 'string' && !argv[i]!.includes('=') ? 2 : 1;
-    own = argv.slice(0, i);
-    rest = argv.slice(argv[i] === '--' ? i + 1 : i);
+    own = [];
+    for (let i = 0; i < argv.length; i++) {
+      const a = argv[i]!;
+      if (a === '--') {
+        rest.push(...argv.slice(i + 1));
+        break;
+      }
+      if (!isOwn(a)) rest.push(a);
+      else if (options[a.slice(2)]?.type === 'string' && !a.includes('=')) own.push(a, ...argv.slice(i + 1, (i += 1) + 1));
+      else own.push(a);
+    }
   }
   let parsed;
   try {
@@ -115,17 +124,6 @@ export function describe(err: unknown, verbose: boolean): string {
   }
   return err instanceof Error ? (verbose ? (err.stack ?? err.message) : err.message) : String(err);
 }
-
-/** Why this Node cannot run the kit (package.json's engines.node, ">=major.minor"), or undefined. */
-export function nodeProblem(version = process.versions.node, engines = KIT_ENGINES): string | undefined {
-  const want = /^>=\s*(\d+)\.(\d+)/.exec(engines);
-  if (!want) return undefined;
-  const [major, minor] = version.split('.').map(Number) as [number, number];
-  const [wantMajor, wantMinor] = [Number(want[1]), Number(want[2])];
-  if (major > wantMajor || (major === wantMajor && minor >= wantMinor)) return undefined;
-  return `the kit needs Node ${engines.replace(/\s/g, ' ')} (package.json engines.node); this is Node ${version} (${process.execPath}). Run \`mise install\` (mise.toml pins node) and run the task through mise, or put a newer node first on PATH`;
-}
-const KIT_ENGINES = (JSON.parse(readFileSync(join(KIT_ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
 
 /** Run a task as a process: the entry point of every scripts/k8s-dev/<task>.ts. */
 export async function runTask(def: TaskDefinition, argv = process.argv.slice(2)): Promise<never> {

@@ -1,6 +1,6 @@
 // External binaries: each checked once per process, with its version and an
 // install hint. `mise install` provides the contributor tools in mise.toml.
-import { $ } from './sh.ts';
+import { $ } from 'zx';
 import { UserError } from './task.ts';
 
 export interface ToolSpec {

@@ -14,9 +14,10 @@ import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { isExecutable, kubeNames, SettingsError, type Settings } from '../lib/settings.ts';
-import type { ClusterProvider, ClusterState, RegistryEndpoints } from '../lib/providers/types.ts';
+import type { ClusterProvider, ClusterState, Lifecycle, RegistryEndpoints } from '../lib/providers/types.ts';
 import { registryEndpoints } from '../lib/registry.ts';
-import { $, $w } from '../lib/sh.ts';
+import { $ } from 'zx';
+import { $w } from '../lib/sh.ts';
 import { UserError, type TaskContext } from '../lib/task.ts';
 
 /** Annotation the kwok controller selects the nodes it simulates by. */
@@ -174,7 +175,7 @@ async function waitReady(ctx: TaskContext, bins: KwokBinaries): Promise<void> {
   await ctx.log.progress('waiting for the simulated nodes to be Ready', $({ timeout: `${ctx.settings.timeoutSec + 10}s` })`${bins.kubectl} --kubeconfig ${kubeconfig} wait --for=condition=Ready nodes --all --timeout=${timeout}`);
 }
 
-export const kwokProvider: ClusterProvider = {
+export const kwokProvider: ClusterProvider & Lifecycle = {
   name: 'kwok',
   tools: ['kwokctl', 'kwok', 'etcd', ...KUBE_CONTROL_PLANE_BINARIES, 'kubectl'],
   needsEngine: false,

@@ -15,12 +15,11 @@ export interface BenchRow {
   ms: number;
 }
 
-const TSX = join(import.meta.dirname, '..', '..', 'node_modules', '.bin', 'tsx');
 const TASKS = join(import.meta.dirname, '..', '..', 'scripts', 'k8s-dev');
 
 function task(name: string, args: string[], env: NodeJS.ProcessEnv): { ms: number; code: number; out: string } {
   const t0 = performance.now();
-  const r = spawnSync(TSX, [join(TASKS, `${name}.ts`), ...args], { env, encoding: 'utf8', timeout: 600_000 });
+  const r = spawnSync(process.execPath, [join(TASKS, `${name}.ts`), ...args], { env, encoding: 'utf8', timeout: 600_000 });
   return { ms: performance.now() - t0, code: r.status ?? 1, out: (r.stdout ?? '') + (r.stderr ?? '') };
 }
 

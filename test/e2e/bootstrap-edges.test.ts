@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { cpSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { describeRun, forceDown, KIT_ROOT, kubectlOk, kwokTaskEnv, rmTree, runTask, TSX, tempDir, uniqueName } from '../support/e2e.ts';
+import { describeRun, forceDown, KIT_ROOT, kubectlOk, kwokTaskEnv, rmTree, runTask, NODE, tempDir, uniqueName } from '../support/e2e.ts';
 import { missingTools } from '../support/requires.ts';
 import { spawnSync } from 'node:child_process';
 
@@ -52,7 +52,7 @@ describe('bootstrap on kwok: sandbox namespace and the fingerprint of its own co
     const edited = text.replace('--wait --timeout ${s.timeoutSec}s`', '--wait --timeout ${s.timeoutSec}s --description edited`');
     assert.notEqual(edited, text, 'the helm command is in the script');
     writeFileSync(script, edited);
-    const r = spawnSync(TSX, [script, '--skip-image-check'], { cwd: kit, env, encoding: 'utf8', timeout: 300_000 });
+    const r = spawnSync(NODE, [script, '--skip-image-check'], { cwd: kit, env, encoding: 'utf8', timeout: 300_000 });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /upgrading release openshell/);
     assert.equal(revision(), before + 1);

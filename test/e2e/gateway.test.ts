@@ -24,7 +24,7 @@ import {
   rmTree,
   runTask,
   tempDir,
-  TSX,
+  NODE,
   uniqueName,
   waitUntil,
 } from '../support/e2e.ts';
@@ -76,7 +76,7 @@ const answers = (port: number) =>
 test('gateway: the real openshell-gateway starts on the config the task writes, with the driver settings it printed; Ctrl+C exits 130 and leaves nothing', { skip, timeout: 300_000 }, async () => {
   const port = Number(env.OPENSHELL_DEV_GATEWAY_PORT);
   const kit = kitCopy();
-  const child = spawn(TSX, [join(kit, 'scripts', 'k8s-dev', 'gateway.ts'), '--', '--log-level', 'debug'], { cwd: kit, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(NODE, [join(kit, 'scripts', 'k8s-dev', 'gateway.ts'), '--', '--log-level', 'debug'], { cwd: kit, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d));
   child.stderr.on('data', (d: Buffer) => (out += d));

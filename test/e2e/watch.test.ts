@@ -25,7 +25,7 @@ import {
   rmTree,
   runTask,
   startPrivateRegistry,
-  TSX,
+  NODE,
   tempDir,
   uniqueName,
   waitUntil,
@@ -70,7 +70,7 @@ const gatewayImage = () => {
 };
 
 test('watch: skaffold dev deploys the dev images, a binary change rolls out, Ctrl+C leaves no release and no process', { skip, timeout: 900_000 }, async () => {
-  const child = spawn(TSX, [join(kit, 'scripts', 'k8s-dev', 'watch.ts')], { cwd: kit, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(NODE, [join(kit, 'scripts', 'k8s-dev', 'watch.ts')], { cwd: kit, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d));
   child.stderr.on('data', (d: Buffer) => (out += d));

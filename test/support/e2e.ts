@@ -18,7 +18,8 @@ import { KIT_ROOT } from '../../scripts/lib/settings.ts';
 import { which } from './requires.ts';
 
 export { KIT_ROOT };
-export const TSX = join(KIT_ROOT, 'node_modules', '.bin', 'tsx');
+/** What runs a task script, as mise does: Node itself (it strips the types). */
+export const NODE = process.execPath;
 export const FIXTURE_MANIFEST = join(KIT_ROOT, 'test', 'fixtures', 'agent-sandbox', 'manifest.yaml');
 
 let kitCopyDir: string | undefined;
@@ -83,7 +84,7 @@ export function runTask(task: string, args: string[], env: NodeJS.ProcessEnv, op
   const start = performance.now();
   const kit = kitCopy();
   return new Promise((resolve) => {
-    const child = spawn(TSX, [join(kit, 'scripts', 'k8s-dev', `${task}.ts`), ...args], {
+    const child = spawn(NODE, [join(kit, 'scripts', 'k8s-dev', `${task}.ts`), ...args], {
       cwd: kit,
       env,
       detached: true, // its own process group: a timeout kills everything it started

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { detectEngine, endpointFor, pingEngine, startHint, useEngine, type EngineFacts } from '../../scripts/lib/engine.ts';
 import { memoryLogger } from '../../scripts/lib/log.ts';
-import { $, answer, history, reset, type Rule } from '../../scripts/lib/sh.ts';
+import { $ } from 'zx';
+import { answer, history, reset, type Rule } from '../../scripts/lib/sh.ts';
 import { KIT_ROOT, loadSettings, type EngineName } from '../../scripts/lib/settings.ts';
 import { createContext, UserError } from '../../scripts/lib/task.ts';
 import { which } from '../support/requires.ts';
@@ -252,12 +253,12 @@ describe('detectEngine', { skip: linuxOnly }, () => {
 
 // --- the real process --------------------------------------------------------
 
-const tsx = join(KIT_ROOT, 'node_modules', '.bin', 'tsx');
+const node = process.execPath;
 const doctorScript = join(KIT_ROOT, 'scripts', 'k8s-dev', 'doctor.ts');
 
 function doctor(env: NodeJS.ProcessEnv) {
   const home = mkdtempSync(join(work, 'home-'));
-  const r = spawnSync(tsx, [doctorScript, '--no-smoke'], {
+  const r = spawnSync(node, [doctorScript, '--no-smoke'], {
     cwd: KIT_ROOT,
     // Every setting pinned: the kit's .env never reaches the doctor.
     env: pinSettings({ HOME: home, OPENSHELL_DEV_KUBECONFIG: join(home, 'kc.yaml'), CI: 'true', ...env }),

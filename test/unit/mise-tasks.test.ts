@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { KIT_ROOT } from '../../scripts/lib/settings.ts';
+import { nodeProblem } from '../../scripts/lib/node-check.mjs';
 import { missingTools } from '../support/requires.ts';
 
 const toml = readFileSync(join(KIT_ROOT, 'tasks', 'k8s-dev.toml'), 'utf8');
@@ -24,14 +25,14 @@ test('every task script has a mise task with a one-sentence description', () => 
     const task = tasks.find((t) => t.name === `k8s:dev:${script}`);
     assert.ok(task, `tasks/k8s-dev.toml has no k8s:dev:${script}`);
     assert.ok(task.description && task.description.length > 20 && !task.description.endsWith('.'), `k8s:dev:${script} needs a one-sentence description`);
-    assert.equal(task.run, `tsx scripts/k8s-dev/${script}.ts`);
+    assert.equal(task.run, `node scripts/k8s-dev/${script}.ts`);
     assert.match(task.body, /depends = \["k8s:dev:deps"\]/);
     assert.match(task.body, /^raw_args = true$/m, `k8s:dev:${script}: every argument (--help, -h) must reach the script`);
   }
 });
 
 test('every task runs a script that exists; the seed\'s tasks are all there', () => {
-  for (const t of tasks.filter((t) => t.run?.startsWith('tsx '))) assert.ok(existsSync(join(KIT_ROOT, t.run!.slice(4))), `${t.name}: ${t.run}`);
+  for (const t of tasks.filter((t) => t.run?.startsWith('node '))) assert.ok(existsSync(join(KIT_ROOT, t.run!.split(' ')[1]!)), `${t.name}: ${t.run}`);
   for (const name of ['up', 'down', 'bootstrap', 'gateway', 'watch', 'sync', 'status', 'doctor', 'sideload']) {
     assert.ok(tasks.some((t) => t.name === `k8s:dev:${name}`), name);
   }
@@ -59,10 +60,12 @@ test('the deps task runs npm ci only when package.json or package-lock.json is n
     mkdirSync(join(dir, 'bin'));
     mkdirSync(join(dir, 'node_modules'));
     mkdirSync(join(dir, 'tasks'));
+    mkdirSync(join(dir, 'scripts', 'lib'), { recursive: true });
+    cpSync(join(KIT_ROOT, 'scripts', 'lib', 'node-check.mjs'), join(dir, 'scripts', 'lib', 'node-check.mjs'));
     writeFileSync(join(dir, 'bin', 'npm'), '#!/bin/sh\necho "npm $*" >> "$(dirname "$0")/../calls"\n');
     chmodSync(join(dir, 'bin', 'npm'), 0o755);
     const at = (file: string, secs: number) => {
-      if (!existsSync(join(dir, file))) writeFileSync(join(dir, file), '{}');
+      if (!existsSync(join(dir, file))) writeFileSync(join(dir, file), file === 'package.json' ? '{"engines":{"node":">=22.19"}}' : '{}');
       utimesSync(join(dir, file), secs, secs);
     };
     const deps = () => {
@@ -87,6 +90,29 @@ test('the deps task runs npm ci only when package.json or package-lock.json is n
   }
 });
 
+const debianNode = (() => {
+  const r = spawnSync('/usr/bin/node', ['--version'], { encoding: 'utf8' });
+  return r.status === 0 && nodeProblem(r.stdout.trim().slice(1)) !== undefined ? false : "needs an older /usr/bin/node (Debian's Node 20); nodeProblem itself is tested in sh.test.ts";
+})();
+
+test("under Debian's Node 20 the deps task (every mise task runs it first) exits 2 with the message; npm never runs", { skip: debianNode }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'openshell-oldnode-'));
+  try {
+    mkdirSync(join(dir, 'bin'));
+    symlinkSync('/usr/bin/node', join(dir, 'bin', 'node'));
+    writeFileSync(join(dir, 'bin', 'npm'), '#!/bin/sh\necho "npm $*" >> "$(dirname "$0")/../calls"\n');
+    chmodSync(join(dir, 'bin', 'npm'), 0o755);
+    const run = tasks.find((t) => t.name === 'k8s:dev:deps')!.run!;
+    const r = spawnSync('sh', ['-c', run], { cwd: KIT_ROOT, encoding: 'utf8', env: { ...process.env, PATH: `${join(dir, 'bin')}:${process.env.PATH}` } });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /^error: the kit needs Node >=22\.19 \(package\.json engines\.node\); this is Node 20\./);
+    assert.doesNotMatch(r.stderr, /TypeError|undici|    at /);
+    assert.ok(!existsSync(join(dir, 'calls')), 'npm ci did not run');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('mise run passes --help and -h to the script', { skip: missingTools('mise') }, () => {
   for (const flag of ['--help', '-h']) {
     const r = miseRun(KIT_ROOT, ['k8s:dev:up', flag]);
@@ -97,7 +123,8 @@ test('mise run passes --help and -h to the script', { skip: missingTools('mise')
 });
 
 test('mise run k8s:dev:watch -- -p ha: the arguments reach skaffold', { skip: missingTools('mise') }, () => {
-  const r = miseRun(KIT_ROOT, ['k8s:dev:watch', '--', '--dry-run', '-p', 'ha'], { OPENSHELL_DEV_KUBECONFIG: join(tmpdir(), 'openshell-mise-test-kubeconfig.yaml') });
+  // As the issue runs it, with no cluster and no kubeconfig: a dry run needs neither.
+  const r = miseRun(KIT_ROOT, ['k8s:dev:watch', '--', '-p', 'ha', '--dry-run'], { OPENSHELL_DEV_KUBECONFIG: join(tmpdir(), `openshell-mise-test-${process.pid}-none.yaml`) });
   assert.equal(r.status, 0, r.stdout + r.stderr);
   assert.match(r.stderr, /\[dry-run\] would run: skaffold dev .* -p ha\n/);
 });

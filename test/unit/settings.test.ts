@@ -345,9 +345,9 @@ test('a test that pins every setting in the environment is immune to any .env', 
 
 describe('a task process with a bad setting exits 2 naming it', () => {
   const up = join(KIT_ROOT, 'scripts', 'k8s-dev', 'up.ts');
-  const tsx = join(KIT_ROOT, 'node_modules', '.bin', 'tsx');
+  const node = process.execPath;
   const run = (env: NodeJS.ProcessEnv) =>
-    spawnSync(tsx, [up], {
+    spawnSync(node, [up], {
       cwd: KIT_ROOT,
       // Every setting pinned: the kit's .env never reaches the task.
       env: pinSettings({ PATH: process.env.PATH, HOME: home, OPENSHELL_DEV_KUBECONFIG: join(work, 'kc.yaml'), CI: 'true', ...env }),

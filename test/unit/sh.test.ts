@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { after, beforeEach, test } from 'node:test';
 import { createLogger, memoryLogger } from '../../scripts/lib/log.ts';
 import { KIT_ROOT } from '../../scripts/lib/settings.ts';
-import { $, $w, answer, configure, history, reset } from '../../scripts/lib/sh.ts';
-import { nodeProblem } from '../../scripts/lib/task.ts';
+import { $ } from 'zx';
+import { $w, answer, configure, history, reset } from '../../scripts/lib/sh.ts';
+import { nodeProblem } from '../../scripts/lib/node-check.mjs';
 
 const work = mkdtempSync(join(tmpdir(), 'openshell-sh-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -82,14 +83,14 @@ test('Ctrl+C: the running command gets SIGINT and time to clean up, then the tas
   writeFileSync(
     script,
     `import { runTask } from ${JSON.stringify(join(KIT_ROOT, 'scripts/lib/task.ts'))};
-import { $ } from ${JSON.stringify(join(KIT_ROOT, 'scripts/lib/sh.ts'))};
+import { $ } from ${JSON.stringify(join(KIT_ROOT, 'node_modules/zx/build/index.js'))};
 await runTask({ name: 't', summary: 't', main: async () => {
   await $\`sh -c \${'trap "sleep 0.3; echo cleaned > $0; exit 0" INT; echo $$ > $1; sleep 30 & wait'} \${${JSON.stringify(marker)}} \${${JSON.stringify(pidFile)}}\`;
   return 0;
 } });
 `,
   );
-  const child = spawn(join(KIT_ROOT, 'node_modules/.bin/tsx'), [script], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CI: 'true' } });
+  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CI: 'true' } });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d));
   for (let i = 0; i < 200 && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 50));
@@ -142,7 +143,7 @@ test('CI and no TTY: progress is two plain lines, no escape codes', async () => 
 
 test('tasks print --help with exit 0 from a process (and -h)', () => {
   for (const flag of ['--help', '-h']) {
-    const r = spawnSync(join(KIT_ROOT, 'node_modules/.bin/tsx'), [join(KIT_ROOT, 'scripts/k8s-dev/status.ts'), flag], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [join(KIT_ROOT, 'scripts/k8s-dev/status.ts'), flag], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /usage: mise run k8s:dev:status/);
     assert.match(r.stdout, /--json/);
@@ -161,13 +162,8 @@ const oldNode = (() => {
   return r.status === 0 && nodeProblem(r.stdout.trim().slice(1)) !== undefined ? false : 'needs an older /usr/bin/node (Debian\'s Node 20); the check itself is tested above';
 })();
 
-test('a task under Debian\'s Node 20 exits 2 with the message, not an undici stack trace', { skip: oldNode }, () => {
-  const home = mkdtempSync(join(work, 'home-'));
-  writeFileSync(join(home, 'kubeconfig.yaml'), 'apiVersion: v1\nkind: Config\n');
-  const r = spawnSync('/usr/bin/node', [join(KIT_ROOT, 'node_modules/tsx/dist/cli.mjs'), join(KIT_ROOT, 'scripts/k8s-dev/bootstrap.ts')], {
-    encoding: 'utf8',
-    env: { ...process.env, HOME: home, OPENSHELL_DEV_KUBECONFIG: join(home, 'kubeconfig.yaml'), OPENSHELL_DEV_CLUSTER_PROVIDER: 'existing' },
-  });
+test('node-check.mjs under Debian\'s Node 20 exits 2 with the message, not a stack trace', { skip: oldNode }, () => {
+  const r = spawnSync('/usr/bin/node', [join(KIT_ROOT, 'scripts/lib/node-check.mjs')], { encoding: 'utf8' });
   assert.equal(r.status, 2, r.stderr);
   assert.match(r.stderr, /the kit needs Node >=22\.19 .*this is Node 20\./);
   assert.doesNotMatch(r.stderr, /TypeError|undici|    at /);

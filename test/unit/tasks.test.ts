@@ -14,12 +14,12 @@ import { down } from '../../scripts/k8s-dev/down.ts';
 import { gateway } from '../../scripts/k8s-dev/gateway.ts';
 import { devGatewayToml } from '../../scripts/lib/gateway-config.ts';
 import { parseToml } from '../support/toml.ts';
-import { imageSpecs, sync } from '../../scripts/k8s-dev/sync.ts';
+import { buildAndPush, imageSpecs, sync } from '../../scripts/k8s-dev/sync.ts';
 import { up } from '../../scripts/k8s-dev/up.ts';
 import { SKAFFOLD_FILE, watch } from '../../scripts/k8s-dev/watch.ts';
 import { DEV_VALUES } from '../../scripts/lib/bootstrap.ts';
 import type { Engine } from '../../scripts/lib/engine.ts';
-import { buildArgv, contentTag, pushArgv } from '../../scripts/lib/images.ts';
+import { contentTag, stageBinary } from '../../scripts/lib/images.ts';
 import { memoryLogger } from '../../scripts/lib/log.ts';
 import { portFree } from '../../scripts/lib/ports.ts';
 import { k3dConfig } from '../../scripts/lib/providers/k3d.ts';
@@ -294,26 +294,35 @@ describe('sync', () => {
   const podman: Engine = { name: 'podman', cli: 'podman', reason: 'test', dockerHost: 'unix:///x/podman/podman.sock', dockerSock: '/x/podman/podman.sock' };
   const podmanViaDocker: Engine = { ...podman, cli: 'docker' };
 
-  test('build and push argv', () => {
+  test('build and push: the commands sync runs, for Docker, Podman and Podman through the docker CLI', async () => {
     const { ctx } = ctxFor(sync, baseEnv({ OPENSHELL_DEV_GATEWAY_BASE_IMAGE: 'debian:bookworm-slim' }), []);
     const specs = imageSpecs(ctx);
-    const refs = ['localhost:5000/openshell-gateway:dev', 'localhost:5000/openshell-gateway:src-0123456789abcdef'];
-    assert.deepEqual(buildArgv(docker, specs.gateway, refs), [
-      'docker', 'build',
-      '-f', join(KIT_ROOT, 'deploy', 'docker', 'Dockerfile.gateway'),
-      '-t', refs[0], '-t', refs[1],
-      '--build-arg', 'BASE_IMAGE=debian:bookworm-slim',
-      KIT_ROOT,
-    ]);
-    assert.deepEqual(buildArgv(podman, specs.supervisor, ['localhost:5000/openshell-supervisor:dev']), [
-      'podman', 'build', '-f', join(KIT_ROOT, 'deploy', 'docker', 'Dockerfile.supervisor'), '-t', 'localhost:5000/openshell-supervisor:dev', KIT_ROOT,
-    ]);
     assert.equal(specs.supervisor.repo, 'openshell-supervisor');
     assert.equal(specs.gateway.binary, 'openshell-gateway');
     assert.equal(specs.supervisor.binary, 'openshell-sandbox');
-    assert.deepEqual(pushArgv(docker, refs[0]!), ['docker', 'push', refs[0]]);
-    assert.deepEqual(pushArgv(podman, refs[0]!), ['podman', 'push', '--tls-verify=false', refs[0]]);
-    assert.deepEqual(pushArgv(podmanViaDocker, refs[0]!), ['docker', 'push', refs[0]]);
+    const bin = join(work, 'openshell-gateway');
+    writeFileSync(bin, '\x7fELF gateway');
+    stageBinary(bin, specs.gateway.binary);
+    writeFileSync(bin, '\x7fELF supervisor');
+    stageBinary(bin, specs.supervisor.binary);
+    const gw = await buildAndPush(ctx, docker, 'localhost:5000', specs.gateway, true);
+    const refs = ['localhost:5000/openshell-gateway:dev', `localhost:5000/openshell-gateway:${gw.contentTag}`];
+    assert.deepEqual(history.map((h) => h.cmd), [
+      `docker build -f ${join(KIT_ROOT, 'deploy', 'docker', 'Dockerfile.gateway')} -t ${refs[0]} -t ${refs[1]} --build-arg BASE_IMAGE=debian:bookworm-slim ${KIT_ROOT}`,
+      `docker push ${refs[0]}`,
+      `docker push ${refs[1]}`,
+    ]);
+    assert.ok(history.every((h) => h.write), 'builds and pushes go through $w: --dry-run prints them');
+    for (const [engine, push] of [[podman, 'podman push --tls-verify=false'], [podmanViaDocker, 'docker push']] as const) {
+      history.length = 0;
+      const sv = await buildAndPush(ctx, engine, 'localhost:5000', specs.supervisor, true);
+      const ref = 'localhost:5000/openshell-supervisor:dev';
+      assert.deepEqual(history.map((h) => h.cmd), [
+        `${engine.cli} build -f ${join(KIT_ROOT, 'deploy', 'docker', 'Dockerfile.supervisor')} -t ${ref} -t localhost:5000/openshell-supervisor:${sv.contentTag} ${KIT_ROOT}`,
+        `${push} ${ref}`,
+        `${push} localhost:5000/openshell-supervisor:${sv.contentTag}`,
+      ]);
+    }
   });
 
   test('contentTag is stable and changes with each input', () => {
@@ -401,14 +410,23 @@ describe('flags', () => {
   });
   test('watch passes every argument that is not its own to skaffold dev', () => {
     assert.deepEqual(parseFlags(watch, ['-p', 'ha']).args, ['-p', 'ha']);
-    const f = parseFlags(watch, ['--dry-run', '--verbose', '-p', 'ha', '--verbose']);
+    const f = parseFlags(watch, ['--dry-run', '-p', 'ha', '--verbose']);
     assert.equal(f.dryRun, true);
     assert.equal(f.verbose, true);
-    assert.deepEqual(f.args, ['-p', 'ha', '--verbose']);
-    assert.deepEqual(parseFlags(watch, ['--', '--dry-run']).args, ['--dry-run'], 'after --, even its own flags pass through');
+    assert.deepEqual(f.args, ['-p', 'ha']);
+    // `mise run k8s:dev:watch -- -p ha --dry-run`: its own flags are its own wherever they stand.
+    const late = parseFlags(watch, ['-p', 'ha', '--dry-run']);
+    assert.equal(late.dryRun, true);
+    assert.deepEqual(late.args, ['-p', 'ha']);
+    const after = parseFlags(watch, ['--', '--dry-run']);
+    assert.equal(after.dryRun, false);
+    assert.deepEqual(after.args, ['--dry-run'], 'after --, even its own flags pass through');
   });
   test('gateway passes every argument that is not its own to the gateway', () => {
-    assert.deepEqual(parseFlags(gateway, ['--port', '9090', '--', '-x']).args, ['--port', '9090', '--', '-x']);
+    const f = parseFlags(gateway, ['--port', '9090', '--verbose', '--', '--dry-run', '-x']);
+    assert.equal(f.verbose, true);
+    assert.equal(f.dryRun, false);
+    assert.deepEqual(f.args, ['--port', '9090', '--dry-run', '-x']);
   });
   test('a task without passthrough refuses an unknown flag with exit 2 and its usage', () => {
     assert.throws(() => parseFlags(up, ['-p', 'ha']), (err: UserError) => err.exitCode === 2 && /Unknown option '-p'/.test(err.message) && /usage: mise run k8s:dev:up/.test(err.message));

@@ -3,17 +3,17 @@
 // the chosen context into the kit's own kubeconfig file so every other task
 // works unchanged, and `down` only removes what the kit installed.
 import { registryEndpoints } from '../registry.ts';
-import { $ } from '../sh.ts';
+import { $ } from 'zx';
 import type { TaskContext } from '../task.ts';
 import { UserError } from '../task.ts';
-import type { ClusterProvider, ClusterState, RegistryEndpoints } from './types.ts';
+import type { ClusterProvider, ClusterState, Lifecycle, RegistryEndpoints } from './types.ts';
 
 /** kubectl against the user's own kubeconfig (not the kit's file), in the chosen context. */
 function contextArgs(ctx: TaskContext): string[] {
   return ctx.settings.context ? ['--context', ctx.settings.context] : [];
 }
 
-export const existingProvider: ClusterProvider = {
+export const existingProvider: ClusterProvider & Lifecycle = {
   name: 'existing',
   tools: ['kubectl'],
   needsEngine: false,

@@ -1,23 +1,23 @@
-// k3d: k3s in containers on Docker or Podman, with a bundled registry. The
-// cluster comes from the declarative deploy/k3d/cluster.yaml, filled in from
-// the settings and piped to `k3d cluster create --config -`.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// k3d: k3s in containers on Docker or Podman, with a bundled registry. What the
+// tasks read about it (the cluster's state, its kubeconfig, the registry) and the
+// Simple config that up.ts pipes to `k3d cluster create --config -`: the
+// declarative deploy/k3d/cluster.yaml with the settings applied. The commands
+// that create, start and delete it are in up.ts and down.ts.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { useEngine } from '../engine.ts';
 import { GATEWAY_NODE_PORT, KIT_ROOT, type Settings } from '../settings.ts';
 import type { TaskContext } from '../task.ts';
 import { UserError } from '../task.ts';
-import { $, $w, isDryRun, ProcessOutput } from '../sh.ts';
-import { requireTools } from '../tools.ts';
-import { portProblem } from '../ports.ts';
+import { $ } from 'zx';
+import { $w } from '../sh.ts';
 import { REGISTRY_CONTAINER_PORT, registryEndpoints } from '../registry.ts';
 import type { ClusterProvider, ClusterState, RegistryEndpoints } from './types.ts';
 
 export const K3D_CONFIG = join(KIT_ROOT, 'deploy', 'k3d', 'cluster.yaml');
 
-interface K3dCluster {
+export interface K3dCluster {
   name: string;
   serversCount?: number;
   serversRunning?: number;
@@ -25,7 +25,7 @@ interface K3dCluster {
   agentsRunning?: number;
 }
 
-interface K3dRegistry {
+export interface K3dRegistry {
   name: string;
   State?: { Running?: boolean };
 }
@@ -61,16 +61,14 @@ export function k3dConfig(s: Settings, opts: { reuseRegistry?: boolean } = {}, b
   return cfg;
 }
 
-/** `k3d … list -o json`, parsed; a missing k3d names the fix. */
-async function listJson<T>(what: 'cluster' | 'registry'): Promise<T[]> {
+/** `k3d cluster|registry list -o json`, parsed; a missing k3d names the fix. */
+export async function k3dList(what: 'cluster'): Promise<K3dCluster[]>;
+export async function k3dList(what: 'registry'): Promise<K3dRegistry[]>;
+export async function k3dList<T>(what: 'cluster' | 'registry'): Promise<T[]> {
   const r = await $({ nothrow: true, timeout: '30s' })`k3d ${what} list -o json`;
   if (r.exitCode === 127) throw new UserError('k3d not found on PATH: run `mise install` (tools are pinned in mise.toml)');
   if (!r.ok) throw new UserError(`\`k3d ${what} list\` failed: ${(r.stderr || r.stdout).trim().split('\n').pop()}`);
   return r.stdout.trim() === '' ? [] : r.json<T[]>();
-}
-
-async function findRegistry(ctx: TaskContext): Promise<K3dRegistry | undefined> {
-  return (await listJson<K3dRegistry>('registry')).find((r) => r.name === ctx.settings.registryName);
 }
 
 /**
@@ -99,7 +97,7 @@ export const k3dProvider: ClusterProvider = {
 
   async state(ctx): Promise<ClusterState> {
     await useEngine(ctx);
-    const clusters = await listJson<K3dCluster>('cluster');
+    const clusters = await k3dList('cluster');
     const c = clusters.find((x) => x.name === ctx.settings.cluster);
     if (!c) return { exists: false, running: false, detail: 'k3d: no cluster' };
     const running = (c.serversRunning ?? 0) > 0;
@@ -108,79 +106,6 @@ export const k3dProvider: ClusterProvider = {
       running,
       detail: `k3d: ${c.serversRunning ?? 0}/${c.serversCount ?? 0} servers, ${c.agentsRunning ?? 0}/${c.agentsCount ?? 0} agents running`,
     };
-  },
-
-  async create(ctx) {
-    const s = ctx.settings;
-    // A dry run prints the config even where k3d is not installed yet.
-    const registry = ctx.dryRun ? await findRegistry(ctx).catch(() => undefined) : (await requireTools('k3d'), await findRegistry(ctx));
-    const busy = [await portProblem('OPENSHELL_DEV_HTTP_PORT', s.httpPort)];
-    if (!registry) busy.push(await portProblem('OPENSHELL_DEV_REGISTRY_PORT', s.registryPort));
-    const problems = busy.filter((p): p is string => p !== null);
-    if (problems.length > 0) throw new UserError(problems.join('\n'), 2);
-    const config = stringify(k3dConfig(s, { reuseRegistry: registry !== undefined }));
-    try {
-      await ctx.log.progress(`creating k3d cluster ${s.cluster}`, $w({ input: config, timeout: `${s.timeoutSec + 120}s` })`k3d cluster create --config -`.quiet(false));
-    } catch (err) {
-      // Leave nothing half-made behind, so the next `up` starts clean.
-      const engine = await useEngine(ctx);
-      const swept = await sweepLeftovers(ctx, engine.cli);
-      const said = err instanceof ProcessOutput ? err.stdout + err.stderr : String(err);
-      const pull = /failed to pull image '([^']+)'/.exec(said)?.[1];
-      const hint = pull ? `the engine cannot pull ${pull}: check its network access (or pull it by hand), then re-run` : 'see the output above, then re-run';
-      throw new UserError(`k3d could not create cluster ${s.cluster}: ${hint}${swept.length ? ` (removed what it left: ${swept.join(', ')})` : ''}`);
-    }
-  },
-
-  async start(ctx) {
-    const s = ctx.settings;
-    // A create interrupted half-way (Ctrl+C while k3d starts the nodes) leaves
-    // nodes that `k3d cluster start` can never start: k3d's rollback may have
-    // removed the network, or the load balancer never got its configuration.
-    // Such a cluster has no kubeconfig from us yet (up writes it only after a
-    // create succeeds): remove the remains and create the cluster again.
-    const recreate = async (why: string) => {
-      ctx.log.warn(`cluster ${s.cluster} was left half-created (${why}): deleting what remains and creating it again`);
-      await this.delete(ctx);
-      await this.create(ctx);
-    };
-    const engine = await useEngine(ctx);
-    const net = await $({ nothrow: true, timeout: '30s' })`${engine.cli} network inspect ${`k3d-${s.cluster}`}`;
-    if (net.exitCode !== 0 && !isDryRun()) return recreate(`its network k3d-${s.cluster} is gone`);
-    try {
-      await ctx.log.progress(`starting k3d cluster ${s.cluster}`, $w({ timeout: `${s.timeoutSec + 60}s` })`k3d cluster start ${s.cluster} --wait --timeout ${s.timeoutSec}s`.quiet(false));
-    } catch (err) {
-      if (isDryRun() || existsSync(s.kubeconfig)) throw err;
-      await recreate(`k3d cannot start it, and no up finished creating it: there is no ${s.kubeconfig}`);
-    }
-  },
-
-  async delete(ctx) {
-    const s = ctx.settings;
-    const state = await this.state(ctx);
-    if (state.exists) {
-      // `k3d cluster delete` also rewrites the default kubeconfig (KUBECONFIG or
-      // ~/.kube/config) through client-go, reformatting it and dropping its
-      // comments, even when it holds none of our entries. Ours are removed by the
-      // kit itself, byte for byte, so k3d gets a scratch kubeconfig instead.
-      const scratch = mkdtempSync(join(tmpdir(), 'openshell-k3d-delete-'));
-      const kubeconfig = join(scratch, 'kubeconfig');
-      writeFileSync(kubeconfig, 'apiVersion: v1\nkind: Config\n', { mode: 0o600 });
-      try {
-        await ctx.log.progress(
-          `deleting k3d cluster ${s.cluster}`,
-          $w({ timeout: '180s', env: { ...$.env, KUBECONFIG: kubeconfig } })`k3d cluster delete ${s.cluster}`.quiet(false),
-        );
-      } finally {
-        rmSync(scratch, { recursive: true, force: true });
-      }
-    }
-    // k3d removes a registry it created with the cluster; one reused from earlier may remain.
-    if (await findRegistry(ctx)) {
-      await $w({ timeout: '60s' })`k3d registry delete ${s.registryName}`;
-    }
-    const swept = await sweepLeftovers(ctx, (await useEngine(ctx)).cli);
-    if (swept.length > 0) ctx.log.ok(`removed what an earlier failed create left: ${swept.join(', ')}`);
   },
 
   async kubeconfig(ctx) {

@@ -28,13 +28,21 @@ export interface ClusterProvider {
   /** Whether its nodes really run containers (kwok's simulated kubelet runs nothing, so no binary can be proven there). */
   readonly runsContainers: boolean;
   state(ctx: TaskContext): Promise<ClusterState>;
+  // k3d has no methods for these three: up.ts and down.ts run its commands themselves.
+  create?: Lifecycle['create'];
+  start?: Lifecycle['start'];
+  delete?: Lifecycle['delete'];
+  /** The admin kubeconfig of the cluster as YAML, with our context/cluster/user names. */
+  kubeconfig(ctx: TaskContext): Promise<string>;
+  registry(ctx: TaskContext): RegistryEndpoints;
+}
+
+/** What a provider whose commands are not in the task scripts (existing, the test bed's kwok) brings. */
+export interface Lifecycle {
   /** Create the cluster (and its registry); only called when state() says it does not exist. */
   create(ctx: TaskContext): Promise<void>;
   /** Start an existing, stopped cluster. */
   start(ctx: TaskContext): Promise<void>;
   /** Delete the cluster and what create made; a no-op when absent. */
   delete(ctx: TaskContext): Promise<void>;
-  /** The admin kubeconfig of the cluster as YAML, with our context/cluster/user names. */
-  kubeconfig(ctx: TaskContext): Promise<string>;
-  registry(ctx: TaskContext): RegistryEndpoints;
 }
