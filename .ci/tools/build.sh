@@ -7,7 +7,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=versions.env
 source "$here/versions.env"
 CACHE="${OPENSHELL_TOOLS_CACHE:-$HOME/.cache/openshell-ci}"
-export CGO_ENABLED=0 GOFLAGS="-trimpath" GOTOOLCHAIN=local
+# -dwarf=false: the binaries are stripped at link (-s -w) anyway; not generating the
+# debug info in the first place takes 10% off every compile (measured on k3d: 74 -> 67 CPU s).
+export CGO_ENABLED=0 GOFLAGS="-trimpath -gcflags=all=-dwarf=false" GOTOOLCHAIN=local
 mkdir -p "$CACHE/bin"
 
 log() { printf '[tools] %s\n' "$*" >&2; }
