@@ -163,6 +163,27 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
         bed.kubectlOk(['-n', ns, 'create', 'secret', 'generic', serverName, `--from-file=tls.crt=${operatorPki}/server/tls.crt`, `--from-file=tls.key=${operatorPki}/server/tls.key`, `--from-file=ca.crt=${operatorPki}/ca.crt`]);
         bed.kubectlOk(['-n', sandboxNs, 'create', 'secret', 'generic', clientName, `--from-file=tls.crt=${operatorPki}/client/tls.crt`, `--from-file=tls.key=${operatorPki}/client/tls.key`, `--from-file=ca.crt=${operatorPki}/ca.crt`]);
       }
+      const secretVolume = (name: string) => ((pod.volumes ?? []).find((v) => v.name === name)?.secret as { secretName: string } | undefined)?.secretName;
+      // tls.clientCaSecretName: a CA Secret of its own (here the same operator CA that signed the client certificate).
+      const clientCaSecret = secretVolume('client-ca');
+      if (clientCaSecret) bed.kubectlOk(['-n', ns, 'create', 'secret', 'generic', clientCaSecret, `--from-file=ca.crt=${operatorPki}/ca.crt`]);
+      // tls.external: a certificate from another CA (standing in for a public one) for the external hostname.
+      const externalSecret = secretVolume('external-tls');
+      const externalName = JSON.parse(/^external_server_names = (\[.*\])$/m.exec(toml)?.[1] ?? '[]')[0] as string | undefined;
+      const externalPki = join(bed.dir, `${ns}-external-pki`);
+      if (externalSecret) {
+        assert.ok(externalName, 'an external certificate comes with its SNI names');
+        const g = spawnSync(join(bin, 'openshell-gateway'), ['generate-certs', '--output-dir', externalPki, '--server-san', externalName], { encoding: 'utf8', env: { ...process.env, HOME: bed.dir, XDG_CONFIG_HOME: join(bed.dir, 'xdg') } });
+        assert.equal(g.status, 0, g.stderr);
+        bed.kubectlOk(['-n', ns, 'create', 'secret', 'tls', externalSecret, `--cert=${externalPki}/server/tls.crt`, `--key=${externalPki}/server/tls.key`]);
+      }
+      // workspaces.operator.namespaceLabel: a namespace the platform team labelled as a workspace.
+      const workspaceLabel = /^operator_namespace_label = "(.+)"$/m.exec(toml)?.[1];
+      const labelledWorkspace = `${ns}-ws`.slice(0, 63);
+      if (workspaceLabel) {
+        bed.kubectlOk(['create', 'namespace', labelledWorkspace]);
+        bed.kubectlOk(['label', 'namespace', labelledWorkspace, workspaceLabel]);
+      }
       const apply = (list: K8sObject[]) => {
         if (list.length === 0) return;
         const res = bed.kubectl(['apply', '--validate=strict', '-f', '-'], list.map((o) => JSON.stringify(o)).join('\n'));
@@ -217,6 +238,8 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
           tlsOn ? /TLS enabled/ : /TLS disabled/,
           // The gateway discovered the issuer and loaded its key (for https, trusting its private CA through SSL_CERT_FILE).
           ...(issuer ? [/JWKS keys loaded count=1/] : []),
+          // Operator mode by label: the driver's namespace watch (the chart's list/watch rule) found the labelled workspace.
+          ...(workspaceLabel ? [new RegExp(`operator namespace added to allowlist namespace=${labelledWorkspace}`)] : []),
         ];
         for (const s of started) {
           assert.equal(bed.curl(`http://127.0.0.1:${s.ports.health}/healthz`).status, 200, '/healthz');
@@ -247,6 +270,14 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
           // Without the CA the certificate does not verify.
           const untrusted = bed.curl(`https://127.0.0.1:${s.ports.grpc}/`, ['--cert', clientCrt, '--key', clientKey]);
           assert.equal(untrusted.exit, 60, `an untrusted server certificate must fail verification: ${untrusted.stderr}`);
+          if (externalName) {
+            // By SNI: the external hostname gets the external certificate (its own CA verifies it, the internal CA does not).
+            const extCa = join(externalPki, 'ca.crt');
+            const resolve = ['--resolve', `${externalName}:${s.ports.grpc}:127.0.0.1`, '--cert', clientCrt, '--key', clientKey];
+            const ext = bed.curl(`https://${externalName}:${s.ports.grpc}/`, ['--cacert', extCa, ...resolve]);
+            assert.ok(ext.status > 0, `the external certificate for ${externalName}: ${ext.stderr}`);
+            assert.equal(bed.curl(`https://${externalName}:${s.ports.grpc}/`, ['--cacert', ca, ...resolve]).exit, 60, 'the external hostname does not get the internal certificate');
+          }
           if (/^client_ca_path = /m.test(toml) && !/\[openshell\.gateway\.oidc\]/.test(toml)) {
             const noCert = bed.curl(`https://127.0.0.1:${s.ports.grpc}/`, ['--cacert', ca]);
             assert.equal(noCert.status, 0, 'without OIDC, a client without a certificate is refused at the handshake');
