@@ -27,7 +27,7 @@ async function config(args: string[]): Promise<{ objs: K8sObject[]; gateway: Tab
 const ci = (name: string) => ['-f', CI_VARIANTS[name] as string];
 const rules = (o: K8sObject) => (o as K8sObject & { rules: Rule[] }).rules;
 const volumes = (objs: K8sObject[]) => gatewayWorkload(objs).spec.template.spec.volumes ?? [];
-const mounts = (objs: K8sObject[]) => gatewayWorkload(objs).spec.template.spec.containers[0]?.volumeMounts ?? [];
+const mounts = (objs: K8sObject[]) => (gatewayWorkload(objs).spec.template.spec.containers[0]?.volumeMounts ?? []) as { name: string; mountPath: string }[];
 
 describe('chart: TLS client CA, external certificate, SANs', { skip }, () => {
   test('defaults: client certificates checked against the server Secret\'s CA; sandboxes get the client Secret; no external certificate', async () => {

@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -21,6 +21,7 @@ import { parse } from 'yaml';
 import { chartDir, CI_VARIANTS, devValues, helm, type K8sObject, parseObjects, repoRoot } from '../chart/support/helm.ts';
 import { missingTools } from '../support/requires.ts';
 import { Bed, type Container, missingBed, openshellBin, type PodSpec, runContainer } from './support/bed.ts';
+import { assertCredentialSecret, assertManagedWorkspace, assertPodFeatures, driverSettings, type DriverPodSpec, workspaceNamespace } from './support/driver-features.ts';
 
 const skip = missingTools('helm') || missingBed();
 
@@ -30,12 +31,16 @@ function controllerBin(): string | undefined {
   return existsSync(p) ? p : undefined;
 }
 const KUBE_VERSION = '1.36.3';
+const DRIVER_PROBES = ['tls-external', 'sidecar-proxy', 'spiffe', 'workspace-managed', 'credential-kubernetes-secrets'];
 const ENTRYPOINT = '/usr/local/bin/openshell-gateway';
 
 /** Every values file the kit ships, as helm arguments. */
 function variants(): Record<string, string[]> {
   const v: Record<string, string[]> = { defaults: [], 'values.dev.yaml': ['-f', devValues] };
   for (const [name, file] of Object.entries(CI_VARIANTS)) v[`ci/${name}-values.yaml`] = ['-f', file];
+  // Variants whose settings show only in what the driver builds: run again with user auth off, so the real CLI
+  // can ask for a sandbox (and a provider) without an identity provider; the rest of the values stay as shipped.
+  for (const name of DRIVER_PROBES) v[`ci/${name}-values.yaml, users unauthenticated`] = ['-f', CI_VARIANTS[name] as string, '--set', 'auth.allowUnauthenticated=true'];
   const sk = parse(readFileSync(join(repoRoot, 'skaffold.yaml'), 'utf8')) as {
     deploy: { helm: { releases: { valuesFiles: string[]; setValueTemplates: Record<string, string> }[] } };
     profiles: { name: string; patches: { op: string; path: string; value: string }[] }[];
@@ -278,7 +283,8 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
             const ext = bed.curl(`https://${externalName}:${s.ports.grpc}/`, ['--cacert', extCa, ...resolve]);
             assert.ok(ext.status > 0, `the external certificate for ${externalName}: ${ext.stderr}`);
             const internal = bed.curl(`https://${externalName}:${s.ports.grpc}/`, ['--cacert', ca, ...resolve]);
-            assert.ok(internal.exit !== 0 && /certificate|verify/i.test(internal.stderr), `the internal CA must not verify what the external hostname gets: exit ${internal.exit} ${internal.stderr}`);
+            // Both CAs come from generate-certs and share a subject name, so OpenSSL fails the signature check itself (35, "EVP lib") rather than the issuer lookup (60).
+            assert.ok(internal.status === 0 && (internal.exit === 60 || /EVP lib|certificate|verify/i.test(internal.stderr)), `the internal CA must not verify what the external hostname gets: exit ${internal.exit} ${internal.stderr}`);
           }
           if (/^client_ca_path = /m.test(toml) && !/\[openshell\.gateway\.oidc\]/.test(toml)) {
             const noCert = bed.curl(`https://127.0.0.1:${s.ports.grpc}/`, ['--cacert', ca]);
@@ -288,36 +294,66 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
           assert.ok(bed.curl(`http://127.0.0.1:${s.ports.grpc}/`).status > 0);
         }
         if (/^allow_unauthenticated_users = true$/m.test(toml)) {
-          // Where users need no credentials (the dev values), ask the real CLI for a sandbox and read back what the
-          // driver made of the chart's settings: the Sandbox resource in the API server (no controller runs here,
-          // so it never becomes ready; the CLI's wait is cut short).
-          assert.ok(!tlsOn, 'unauthenticated variants are plaintext');
-          const cli = bed.spawnLogged(`${ns}-cli`, 'timeout', ['20', join(bin, 'openshell'), '--gateway-endpoint', `http://127.0.0.1:${s.ports.grpc}`, 'sandbox', 'create', '--name', 'contract', '--detach', '--no-tty'], { ...process.env, HOME: bed.dir, XDG_CONFIG_HOME: join(bed.dir, 'xdg'), OPENSHELL_TELEMETRY_ENABLED: 'false' });
+          // Where users need no credentials (the dev values, the driver probes), ask the real CLI for a sandbox and
+          // read back what the driver made of the chart's settings: the Sandbox resource in the API server (no
+          // controller runs here, so it never becomes ready; the CLI's wait is cut short). With TLS the CLI shows
+          // the sandbox client certificate (its mTLS bundle for a gateway at 127.0.0.1).
+          const xdg = join(bed.dir, `${ns}-xdg`);
+          if (tlsOn) {
+            // The CLI keys a bare endpoint's bundle by the endpoint, every character outside [A-Za-z0-9._-] made '_'.
+            const mtls = join(xdg, 'openshell/gateways', `${scheme}://127.0.0.1:${s.ports.grpc}`.replace(/[^A-Za-z0-9._-]/g, '_'), 'mtls');
+            mkdirSync(mtls, { recursive: true });
+            copyFileSync(ca, join(mtls, 'ca.crt'));
+            copyFileSync(clientCrt, join(mtls, 'tls.crt'));
+            copyFileSync(clientKey, join(mtls, 'tls.key'));
+          }
+          const cliEnv = { ...process.env, HOME: bed.dir, XDG_CONFIG_HOME: xdg, OPENSHELL_TELEMETRY_ENABLED: 'false' };
+          const endpoint = `${scheme}://127.0.0.1:${s.ports.grpc}`;
+          const cli = bed.spawnLogged(`${ns}-cli`, 'timeout', ['20', join(bin, 'openshell'), '--gateway-endpoint', endpoint, 'sandbox', 'create', '--name', 'contract', '--detach', '--no-tty'], cliEnv);
+          const settings = driverSettings(toml);
+          const gatewayId = settings.k8s.gateway_id as string;
           let sandbox: SandboxObject | undefined;
           await bed.waitFor('the Sandbox the gateway creates', () => {
-            const list = JSON.parse(bed.kubectlOk(['-n', sandboxNs, 'get', 'sandboxes.agents.x-k8s.io', '-o', 'json'])) as { items: SandboxObject[] };
+            const list = JSON.parse(bed.kubectlOk(['get', 'sandboxes.agents.x-k8s.io', '-A', '-l', `openshell.ai/gateway-id=${gatewayId}`, '-o', 'json'])) as { items: SandboxObject[] };
             sandbox = list.items[0];
             return sandbox !== undefined;
           }, 20_000).catch((err: Error) => assert.fail(`${err.message}\nCLI: ${bed.logOf(`${ns}-cli`)}\ngateway: ${s.log()}`));
           cli.kill('SIGTERM');
           const sb = sandbox as SandboxObject;
+          const sbNamespace = (sb.metadata as { namespace?: string }).namespace as string;
+          assert.equal(sbNamespace, workspaceNamespace(settings.k8s), 'the sandbox lands in the workspace namespace the mode implies');
           const key = (k: string) => new RegExp(`^${k} = "(.*)"$`, 'm').exec(toml)?.[1];
           assert.equal(sb.apiVersion, 'agents.x-k8s.io/v1beta1');
           assert.equal(sb.metadata.labels['openshell.ai/gateway-id'], key('gateway_id'));
           const podSpec = sb.spec.podTemplate.spec;
           assert.equal(podSpec.serviceAccountName, key('service_account_name'));
-          const agent = podSpec.containers.find((c) => c.name === 'agent');
-          assert.equal(agent?.env?.find((e) => e.name === 'OPENSHELL_ENDPOINT')?.value, key('grpc_endpoint'));
-          assert.equal(agent?.env?.find((e) => e.name === 'OPENSHELL_TELEMETRY_ENABLED')?.value, 'false');
+          const env = (name: string) => podSpec.containers.flatMap((c) => c.env ?? []).find((e) => e.name === name)?.value;
+          assert.equal(env('OPENSHELL_ENDPOINT'), key('grpc_endpoint'));
+          assert.equal(env('OPENSHELL_TELEMETRY_ENABLED'), 'false');
           const method = key('supervisor_sideload_method');
           if (method === 'image-volume') {
             assert.deepEqual(podSpec.volumes.find((v) => v.image)?.image, { reference: key('supervisor_image'), pullPolicy: key('supervisor_image_pull_policy') });
           } else {
             assert.equal(podSpec.initContainers?.find((c) => c.image === key('supervisor_image'))?.image, key('supervisor_image'));
           }
-          assert.deepEqual(sb.spec.podTemplate.metadata?.labels ?? {}, {}, 'the driver puts no labels on the pod template (the NetworkPolicy selects the controller\'s)');
-          driverPod ??= { spec: podSpec, sa: podSpec.serviceAccountName };
-          createdSandbox ??= { namespace: sandboxNs, name: (sb.metadata as { name?: string }).name as string };
+          if (!settings.k8s.provider_spiffe_workload_api_socket_path) {
+            assert.deepEqual(sb.spec.podTemplate.metadata?.labels ?? {}, {}, 'the driver puts no labels on the pod template (the NetworkPolicy selects the controller\'s)');
+          }
+          const shown = assertPodFeatures(settings.k8s, podSpec as unknown as DriverPodSpec);
+          if (settings.k8s.workspace_mode === 'managed') shown.push(...assertManagedWorkspace(bed, settings.k8s, sbNamespace));
+          if (settings.credentialDrivers.includes('kubernetes-secrets')) {
+            // The CLI stores a provider credential; the driver writes it into a Secret (with the chart's Role).
+            const value = `contract-${randomBytes(6).toString('hex')}`;
+            const p = bed.run('timeout', ['20', join(bin, 'openshell'), '--gateway-endpoint', endpoint, 'provider', 'create', '--name', 'contract', '--type', 'generic', '--credential', `API_KEY=${value}`], { env: cliEnv });
+            assert.equal(p.code, 0, `provider create: ${p.stdout}${p.stderr}\ngateway: ${s.log().slice(-3000)}`);
+            assertCredentialSecret(bed, settings.credentialNamespace as string, value);
+            shown.push(`provider credential in a Secret of ${settings.credentialNamespace}`);
+          }
+          if (shown.length) console.log(`  ${name}: ${shown.join('; ')}`);
+          if (sbNamespace === sandboxNs) {
+            driverPod ??= { spec: podSpec, sa: podSpec.serviceAccountName };
+            createdSandbox ??= { namespace: sandboxNs, name: (sb.metadata as { name?: string }).name as string };
+          }
         }
         const tlsArgs = tlsOn ? ['--cacert', ca, '--cert', clientCrt, '--key', clientKey] : [];
         // A gRPC call (unauthenticated Health) and an HTTP call, so the request metrics exist.
