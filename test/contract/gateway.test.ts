@@ -21,7 +21,7 @@ import { parse } from 'yaml';
 import { chartDir, CI_VARIANTS, devValues, helm, type K8sObject, parseObjects, repoRoot } from '../chart/support/helm.ts';
 import { missingTools } from '../support/requires.ts';
 import { Bed, type Container, missingBed, openshellBin, type PodSpec, runContainer } from './support/bed.ts';
-import { assertCredentialSecret, assertManagedWorkspace, assertPodFeatures, driverSettings, type DriverPodSpec, workspaceNamespace } from './support/driver-features.ts';
+import { assertCredentialSecret, assertWorkspaceNamespace, assertPodFeatures, driverSettings, type DriverPodSpec, workspaceNamespace } from './support/driver-features.ts';
 
 const skip = missingTools('helm') || missingBed();
 
@@ -31,7 +31,7 @@ function controllerBin(): string | undefined {
   return existsSync(p) ? p : undefined;
 }
 const KUBE_VERSION = '1.36.3';
-const DRIVER_PROBES = ['tls-external', 'sidecar-proxy', 'spiffe', 'workspace-managed', 'credential-kubernetes-secrets'];
+const DRIVER_PROBES = ['tls-external', 'sidecar-proxy', 'spiffe', 'workspace-managed', 'workspace-operator', 'credential-kubernetes-secrets'];
 const ENTRYPOINT = '/usr/local/bin/openshell-gateway';
 
 /** Every values file the kit ships, as helm arguments. */
@@ -184,11 +184,13 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
       }
       // workspaces.operator.namespaceLabel: a namespace the platform team labelled as a workspace.
       const workspaceLabel = /^operator_namespace_label = "(.+)"$/m.exec(toml)?.[1];
-      const labelledWorkspace = `${ns}-ws`.slice(0, 63);
+      // A workspace name is at most 19 characters; in operator mode it is the namespace's name.
+      const labelledWorkspace = `${ns.split('-')[0]}-workspace`;
       if (workspaceLabel) {
         bed.kubectlOk(['create', 'namespace', labelledWorkspace]);
         bed.kubectlOk(['label', 'namespace', labelledWorkspace, workspaceLabel]);
       }
+      const labelledCount = workspaceLabel ? bed.kubectlOk(['get', 'namespaces', '-l', workspaceLabel, '-o', 'name']).trim().split('\n').length : 0;
       const apply = (list: K8sObject[]) => {
         if (list.length === 0) return;
         const res = bed.kubectl(['apply', '--validate=strict', '-f', '-'], list.map((o) => JSON.stringify(o)).join('\n'));
@@ -244,8 +246,8 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
           // The gateway discovered the issuer and loaded its key (for https, trusting its private CA through SSL_CERT_FILE).
           ...(issuer ? [/JWKS keys loaded count=1/] : []),
           // Operator mode by label: the driver's namespace watch (the chart's list/watch rule) found the labelled workspace.
-          // (its first list reports the count: only this variant labels a namespace).
-          ...(workspaceLabel ? [/operator namespace allowlist replaced from full relist total=1\b/] : []),
+          // (its first list reports how many namespaces carry the label: this variant's and any earlier variant's).
+          ...(workspaceLabel ? [new RegExp(`operator namespace allowlist replaced from full relist total=${labelledCount}\\b`)] : []),
         ];
         for (const s of started) {
           assert.equal(bed.curl(`http://127.0.0.1:${s.ports.health}/healthz`).status, 200, '/healthz');
@@ -309,8 +311,14 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
           }
           const cliEnv = { ...process.env, HOME: bed.dir, XDG_CONFIG_HOME: xdg, OPENSHELL_TELEMETRY_ENABLED: 'false' };
           const endpoint = `${scheme}://127.0.0.1:${s.ports.grpc}`;
-          const cli = bed.spawnLogged(`${ns}-cli`, 'timeout', ['20', join(bin, 'openshell'), '--gateway-endpoint', endpoint, 'sandbox', 'create', '--name', 'contract', '--detach', '--no-tty'], cliEnv);
           const settings = driverSettings(toml);
+          // Operator mode: the workspace is the namespace the platform team labelled; the gateway learns of it, then the CLI uses it.
+          const workspace = settings.k8s.workspace_mode === 'operator' ? labelledWorkspace : 'default';
+          if (workspace !== 'default') {
+            const w = bed.run('timeout', ['20', join(bin, 'openshell'), '--gateway-endpoint', endpoint, 'workspace', 'create', '--name', workspace], { env: cliEnv });
+            assert.equal(w.code, 0, `workspace create: ${w.stdout}${w.stderr}\ngateway: ${s.log().slice(-3000)}`);
+          }
+          const cli = bed.spawnLogged(`${ns}-cli`, 'timeout', ['20', join(bin, 'openshell'), '--gateway-endpoint', endpoint, '--workspace', workspace, 'sandbox', 'create', '--name', 'contract', '--detach', '--no-tty'], cliEnv);
           const gatewayId = settings.k8s.gateway_id as string;
           let sandbox: SandboxObject | undefined;
           await bed.waitFor('the Sandbox the gateway creates', () => {
@@ -321,7 +329,7 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
           cli.kill('SIGTERM');
           const sb = sandbox as SandboxObject;
           const sbNamespace = (sb.metadata as { namespace?: string }).namespace as string;
-          assert.equal(sbNamespace, workspaceNamespace(settings.k8s), 'the sandbox lands in the workspace namespace the mode implies');
+          assert.equal(sbNamespace, workspaceNamespace(settings.k8s, workspace), 'the sandbox lands in the workspace namespace the mode implies');
           const key = (k: string) => new RegExp(`^${k} = "(.*)"$`, 'm').exec(toml)?.[1];
           assert.equal(sb.apiVersion, 'agents.x-k8s.io/v1beta1');
           assert.equal(sb.metadata.labels['openshell.ai/gateway-id'], key('gateway_id'));
@@ -340,7 +348,7 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
             assert.deepEqual(sb.spec.podTemplate.metadata?.labels ?? {}, {}, 'the driver puts no labels on the pod template (the NetworkPolicy selects the controller\'s)');
           }
           const shown = assertPodFeatures(settings.k8s, podSpec as unknown as DriverPodSpec);
-          if (settings.k8s.workspace_mode === 'managed') shown.push(...assertManagedWorkspace(bed, settings.k8s, sbNamespace));
+          if (settings.k8s.workspace_mode !== 'shared') shown.push(...assertWorkspaceNamespace(bed, settings.k8s, sbNamespace));
           if (settings.credentialDrivers.includes('kubernetes-secrets')) {
             // The CLI stores a provider credential; the driver writes it into a Secret (with the chart's Role).
             const value = `contract-${randomBytes(6).toString('hex')}`;

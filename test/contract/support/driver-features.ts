@@ -36,9 +36,11 @@ export function driverSettings(toml: string): { k8s: Table; credentialDrivers: s
   };
 }
 
-/** The namespace the driver puts the default workspace's sandboxes in. */
-export function workspaceNamespace(k8s: Table): string {
-  return k8s.workspace_mode === 'managed' ? `openshell-${k8s.gateway_id}-default` : (k8s.namespace as string);
+/** The namespace the driver puts a workspace's sandboxes in. */
+export function workspaceNamespace(k8s: Table, workspace: string): string {
+  if (k8s.workspace_mode === 'managed') return `openshell-${k8s.gateway_id}-${workspace}`;
+  if (k8s.workspace_mode === 'operator') return workspace;
+  return k8s.namespace as string;
 }
 
 const words = (c: Container) => [...(c.command ?? []), ...(c.args ?? [])];
@@ -82,12 +84,18 @@ export function assertPodFeatures(k8s: Table, pod: DriverPodSpec): string[] {
   return checked;
 }
 
-/** Managed mode: the namespace, ServiceAccount, SSH policy and Secret copy the driver made (under the chart's ClusterRole). */
-export function assertManagedWorkspace(bed: Bed, k8s: Table, namespace: string): string[] {
-  const ns = JSON.parse(bed.kubectlOk(['get', 'namespace', namespace, '-o', 'json'])) as { metadata: { labels: Record<string, string> } };
-  assert.equal(ns.metadata.labels['openshell.ai/gateway-id'], k8s.gateway_id, 'the managed namespace carries the gateway id');
-  bed.kubectlOk(['-n', namespace, 'get', 'serviceaccount', k8s.service_account_name as string]);
-  const checked = [`namespace ${namespace}`, `ServiceAccount ${k8s.service_account_name}`];
+/**
+ * Managed mode: the namespace, ServiceAccount and SSH policy the driver made; both modes: the client certificate
+ * Secret it copied into the workspace namespace. All under the chart's ClusterRole.
+ */
+export function assertWorkspaceNamespace(bed: Bed, k8s: Table, namespace: string): string[] {
+  const checked: string[] = [];
+  if (k8s.workspace_mode === 'managed') {
+    const ns = JSON.parse(bed.kubectlOk(['get', 'namespace', namespace, '-o', 'json'])) as { metadata: { labels: Record<string, string> } };
+    assert.equal(ns.metadata.labels['openshell.ai/gateway-id'], k8s.gateway_id, 'the managed namespace carries the gateway id');
+    bed.kubectlOk(['-n', namespace, 'get', 'serviceaccount', k8s.service_account_name as string]);
+    checked.push(`namespace ${namespace}`, `ServiceAccount ${k8s.service_account_name}`);
+  }
   if ((k8s.managed_ssh_ingress as Table | undefined)?.enabled) {
     bed.kubectlOk(['-n', namespace, 'get', 'networkpolicy', 'openshell-sandbox-ssh']);
     checked.push('NetworkPolicy openshell-sandbox-ssh');
