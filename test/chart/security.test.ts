@@ -191,6 +191,11 @@ describe('chart: supervisor topology, corporate proxy, SPIFFE token grants', { s
     assert.equal(k8s.proxy_auth_secret_key, 'credentials');
     assert.equal(k8s.proxy_auth_allow_insecure, true);
     assert.equal(k8s.proxy_connect_by_hostname, undefined);
+    // The sandbox NetworkPolicy lets sandboxes reach the proxy's private address on the URL's port.
+    const np = find(await render(ci('sidecar-proxy')), 'NetworkPolicy', 'openshell-sandboxes') as K8sObject & { spec: { egress: { to?: unknown[]; ports?: { port: number }[] }[] } };
+    assert.ok(np.spec.egress.some((r) => JSON.stringify(r.to) === JSON.stringify([{ ipBlock: { cidr: '10.40.0.15/32' } }]) && r.ports?.[0]?.port === 3128));
+    const noPeers = find(await render([...ci('sidecar-proxy'), '--set', 'upstreamProxy.networkPolicyTo=null']), 'NetworkPolicy', 'openshell-sandboxes') as typeof np;
+    assert.equal(noPeers.spec.egress.some((r) => r.ports?.[0]?.port === 3128), false);
     const relaxed = await config([...ci('sidecar-proxy'), '--set', 'supervisor.sidecar.processBinaryAwareNetworkPolicy=false', '--set', 'supervisor.sidecar.proxyUid=2000', '--set', 'upstreamProxy.connectByHostname=true']);
     assert.deepEqual(relaxed.k8s.sidecar, { proxy_uid: 2000, process_binary_aware_network_policy: false });
     assert.equal(relaxed.k8s.proxy_connect_by_hostname, true);
@@ -206,6 +211,7 @@ describe('chart: supervisor topology, corporate proxy, SPIFFE token grants', { s
     ['an https proxy', ['--set', 'upstreamProxy.url=https://p:3128'], /upstreamProxy[./]url/],
     ['credentials in the proxy URL', ['--set', 'upstreamProxy.url=http://u:p@proxy:3128'], /no credentials in the URL/],
     ['noProxy without a proxy', ['--set', 'upstreamProxy.noProxy=.corp'], /need upstreamProxy\.url/],
+    ['proxy NetworkPolicy peers without a proxy', ['--set', 'upstreamProxy.networkPolicyTo[0].ipBlock.cidr=10.0.0.1/32'], /need upstreamProxy\.url/],
     ['an unknown topology', ['--set', 'supervisor.topology=split'], /'combined', 'sidecar'/],
     ['a sidecar UID below 1000', ['--set', 'supervisor.sidecar.proxyUid=0'], /proxyUid/],
     ['a relative SPIFFE socket path', ['--set', 'providerTokenGrants.spiffe.workloadApiSocketPath=spire.sock'], /workloadApiSocketPath/],

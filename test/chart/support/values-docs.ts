@@ -128,6 +128,7 @@ const rules: Record<string, Schema> = {
   'workspaces.operator.namespaces': { type: 'array', items: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$' } },
   'upstreamProxy.url': { type: 'string', pattern: '^(http://.+)?$' },
   'upstreamProxy.authSecret.name': SECRET_NAME,
+  'upstreamProxy.networkPolicyTo': K8S_OBJECTS,
   'upstreamProxy.authSecret.key': { type: 'string', pattern: '^[-._a-zA-Z0-9]{0,253}$' },
   'providerTokenGrants.spiffe.workloadApiSocketPath': { type: 'string', pattern: '^/[^/\\s]+(/[^/\\s]+)+$' },
 };

@@ -166,6 +166,21 @@ timeout_secs = {{ int .timeoutSeconds }}
 {{- end }}
 {{- end }}
 
+{{/* Sandbox egress rule to the corporate proxy (templates/networkpolicy.yaml). */}}
+{{- define "openshell.networkPolicy.proxyEgress" -}}
+{{- with .Values.upstreamProxy }}
+{{- if and .url .networkPolicyTo }}
+{{- $port := regexFind ":[0-9]+" (trimPrefix "http://" .url) | trimPrefix ":" | default "80" }}
+# The corporate proxy (upstreamProxy.networkPolicyTo).
+- to:
+    {{- toYaml .networkPolicyTo | nindent 4 }}
+  ports:
+    - port: {{ int $port }}
+      protocol: TCP
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* Value checks: one sentence each, naming the setting and what to set. */}}
 {{- define "openshell.validateSecurityValues" -}}
 {{- $cd := .Values.credentialDrivers -}}
@@ -192,8 +207,8 @@ timeout_secs = {{ int .timeoutSeconds }}
 {{- if and $p.url (not (regexMatch "^http://[^/@]+(:[0-9]+)?/?$" $p.url)) }}
 {{- fail (printf "\n\nupstreamProxy.url=%q: the gateway takes an http://host:port proxy URL only (no https://, no credentials in the URL: use upstreamProxy.authSecret)." $p.url) }}
 {{- end }}
-{{- if and (not $p.url) (or $p.noProxy $p.authSecret.name $p.connectByHostname) }}
-{{- fail "\n\nupstreamProxy.noProxy, upstreamProxy.authSecret and upstreamProxy.connectByHostname need upstreamProxy.url." }}
+{{- if and (not $p.url) (or $p.noProxy $p.authSecret.name $p.connectByHostname $p.networkPolicyTo) }}
+{{- fail "\n\nupstreamProxy.noProxy, upstreamProxy.authSecret, upstreamProxy.connectByHostname and upstreamProxy.networkPolicyTo need upstreamProxy.url." }}
 {{- end }}
 {{- if and $p.authSecret.name (not $p.authSecret.key) }}
 {{- fail "\n\nupstreamProxy.authSecret.name needs upstreamProxy.authSecret.key: the key in that Secret holding user:pass." }}
