@@ -41,6 +41,8 @@ function variants(): Record<string, string[]> {
   // Variants whose settings show only in what the driver builds: run again with user auth off, so the real CLI
   // can ask for a sandbox (and a provider) without an identity provider; the rest of the values stay as shipped.
   for (const name of DRIVER_PROBES) v[`ci/${name}-values.yaml, users unauthenticated`] = ['-f', CI_VARIANTS[name] as string, '--set', 'auth.allowUnauthenticated=true'];
+  // Operator mode by a list of namespaces (the chart's mounted JSON file) instead of a label.
+  v['ci/workspace-operator-values.yaml by namespace list, users unauthenticated'] = ['-f', CI_VARIANTS['workspace-operator'] as string, '--set', 'workspaces.operator.namespaceLabel=', '--set', 'workspaces.operator.namespaces={team-listed}', '--set', 'auth.allowUnauthenticated=true'];
   const sk = parse(readFileSync(join(repoRoot, 'skaffold.yaml'), 'utf8')) as {
     deploy: { helm: { releases: { valuesFiles: string[]; setValueTemplates: Record<string, string> }[] } };
     profiles: { name: string; patches: { op: string; path: string; value: string }[] }[];
@@ -190,6 +192,10 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
         bed.kubectlOk(['create', 'namespace', labelledWorkspace]);
         bed.kubectlOk(['label', 'namespace', labelledWorkspace, workspaceLabel]);
       }
+      // workspaces.operator.namespaces: the listed namespaces exist (the platform team made them).
+      const workspaceList = (objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name.endsWith('-workspace-namespaces')) as (K8sObject & { data: Record<string, string> }) | undefined)?.data['namespaces.json'];
+      const listedWorkspaces = workspaceList ? (JSON.parse(workspaceList) as string[]) : [];
+      for (const w of listedWorkspaces) if (bed.kubectl(['get', 'namespace', w]).code !== 0) bed.kubectlOk(['create', 'namespace', w]);
       const labelledCount = workspaceLabel ? bed.kubectlOk(['get', 'namespaces', '-l', workspaceLabel, '-o', 'name']).trim().split('\n').length : 0;
       const apply = (list: K8sObject[]) => {
         if (list.length === 0) return;
@@ -248,6 +254,7 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
           // Operator mode by label: the driver's namespace watch (the chart's list/watch rule) found the labelled workspace.
           // (its first list reports how many namespaces carry the label: this variant's and any earlier variant's).
           ...(workspaceLabel ? [new RegExp(`operator namespace allowlist replaced from full relist total=${labelledCount}\\b`)] : []),
+          ...(listedWorkspaces.length ? [new RegExp(`operator namespace allowlist loaded from file path=/etc/openshell-workspaces/namespaces.json total=${listedWorkspaces.length}\\b`)] : []),
         ];
         for (const s of started) {
           assert.equal(bed.curl(`http://127.0.0.1:${s.ports.health}/healthz`).status, 200, '/healthz');
@@ -313,7 +320,7 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
           const endpoint = `${scheme}://127.0.0.1:${s.ports.grpc}`;
           const settings = driverSettings(toml);
           // Operator mode: the workspace is the namespace the platform team labelled; the gateway learns of it, then the CLI uses it.
-          const workspace = settings.k8s.workspace_mode === 'operator' ? labelledWorkspace : 'default';
+          const workspace = settings.k8s.workspace_mode !== 'operator' ? 'default' : workspaceLabel ? labelledWorkspace : (listedWorkspaces[0] as string);
           if (workspace !== 'default') {
             const w = bed.run('timeout', ['20', join(bin, 'openshell'), '--gateway-endpoint', endpoint, 'workspace', 'create', '--name', workspace], { env: cliEnv });
             assert.equal(w.code, 0, `workspace create: ${w.stdout}${w.stderr}\ngateway: ${s.log().slice(-3000)}`);
