@@ -21,7 +21,7 @@ import { parse } from 'yaml';
 import { chartDir, CI_VARIANTS, devValues, helm, type K8sObject, parseObjects, repoRoot } from '../chart/support/helm.ts';
 import { missingTools } from '../support/requires.ts';
 import { Bed, type Container, missingBed, openshellBin, type PodSpec, runContainer } from './support/bed.ts';
-import { assertCredentialSecret, assertWorkspaceNamespace, assertPodFeatures, driverSettings, type DriverPodSpec, workspaceNamespace } from './support/driver-features.ts';
+import { assertCredentialSecret, assertDenied, assertWorkspaceNamespace, assertPodFeatures, driverSettings, type DriverPodSpec, workspaceNamespace } from './support/driver-features.ts';
 
 const skip = missingTools('helm') || missingBed();
 
@@ -355,13 +355,19 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
             assert.deepEqual(sb.spec.podTemplate.metadata?.labels ?? {}, {}, 'the driver puts no labels on the pod template (the NetworkPolicy selects the controller\'s)');
           }
           const shown = assertPodFeatures(settings.k8s, podSpec as unknown as DriverPodSpec);
-          if (settings.k8s.workspace_mode !== 'shared') shown.push(...assertWorkspaceNamespace(bed, settings.k8s, sbNamespace));
+          const gatewaySa = `system:serviceaccount:${ns}:${pod.serviceAccountName}`;
+          if (settings.k8s.workspace_mode !== 'shared') {
+            shown.push(...assertWorkspaceNamespace(bed, settings.k8s, sbNamespace));
+            // Least privilege around what the driver just did: no other Secret, no reading Secrets in bulk, no other policy, no namespace edits.
+            shown.push(assertDenied(bed, gatewaySa, [['get', 'secrets/other', '-n', sbNamespace], ['list', 'secrets', '-A'], ['patch', 'networkpolicies/other', '-n', sbNamespace], ['update', 'namespaces'], ['delete', 'serviceaccounts', '-n', sbNamespace], ['update', 'sandboxes.agents.x-k8s.io/status', '-n', sbNamespace], ...(settings.k8s.operator_namespace_file ? [['get', 'namespaces/kube-system'], ['list', 'namespaces']] : [])]));
+          }
           if (settings.credentialDrivers.includes('kubernetes-secrets')) {
             // The CLI stores a provider credential; the driver writes it into a Secret (with the chart's Role).
             const value = `contract-${randomBytes(6).toString('hex')}`;
             const p = bed.run('timeout', ['20', join(bin, 'openshell'), '--gateway-endpoint', endpoint, 'provider', 'create', '--name', 'contract', '--type', 'generic', '--credential', `API_KEY=${value}`], { env: cliEnv });
             assert.equal(p.code, 0, `provider create: ${p.stdout}${p.stderr}\ngateway: ${s.log().slice(-3000)}`);
             assertCredentialSecret(bed, settings.credentialNamespace as string, value);
+            shown.push(assertDenied(bed, gatewaySa, [['list', 'secrets', '-n', settings.credentialNamespace as string], ['watch', 'secrets', '-n', settings.credentialNamespace as string], ['create', 'secrets', '-n', 'default']]));
             shown.push(`provider credential in a Secret of ${settings.credentialNamespace}`);
           }
           if (shown.length) console.log(`  ${name}: ${shown.join('; ')}`);

@@ -115,3 +115,12 @@ export function assertCredentialSecret(bed: Bed, namespace: string, value: strin
   assert.ok(hit, `a Secret in ${namespace} holds the provider credential (found ${list.items.length} Secrets)`);
   assert.equal(hit.metadata.labels?.['app.kubernetes.io/managed-by'], 'openshell');
 }
+
+/** What the chart's RBAC must not allow the gateway's ServiceAccount, asked of the real API server's authorizer. */
+export function assertDenied(bed: Bed, serviceAccount: string, checks: string[][]): string {
+  for (const c of checks) {
+    const r = bed.kubectl(['auth', 'can-i', '--as', serviceAccount, ...c]);
+    assert.equal(r.stdout.trim(), 'no', `${serviceAccount} must not: ${c.join(' ')} (${r.stdout}${r.stderr})`);
+  }
+  return `denied ${checks.map((c) => c.join(' ')).join(', ')}`;
+}
