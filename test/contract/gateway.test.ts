@@ -356,6 +356,23 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
           }
           const shown = assertPodFeatures(settings.k8s, podSpec as unknown as DriverPodSpec);
           const gatewaySa = `system:serviceaccount:${ns}:${pod.serviceAccountName}`;
+          if (settings.k8s.workspace_mode === 'managed') {
+            // A workspace's life: a stored credential makes its namespace, deleting the workspace deletes it (guarded
+            // by the gateway-id label and UID). No namespace controller runs here, so it stays Terminating.
+            const osh = (...a: string[]) => {
+              const r = bed.run('timeout', ['20', join(bin, 'openshell'), '--gateway-endpoint', endpoint, ...a], { env: cliEnv });
+              assert.equal(r.code, 0, `openshell ${a.join(' ')}: ${r.stdout}${r.stderr}\ngateway: ${s.log().slice(-3000)}`);
+            };
+            const gone = `openshell-${gatewayId}-gone`;
+            osh('workspace', 'create', '--name', 'gone');
+            osh('--workspace', 'gone', 'provider', 'create', '--name', 'gone', '--type', 'generic', '--credential', 'API_KEY=x');
+            bed.kubectlOk(['get', 'namespace', gone]);
+            osh('--workspace', 'gone', 'provider', 'delete', 'gone');
+            osh('workspace', 'delete', 'gone');
+            const left = bed.kubectl(['get', 'namespace', gone, '-o', 'jsonpath={.metadata.deletionTimestamp}']);
+            assert.ok(left.code !== 0 || left.stdout !== '', `deleting the workspace deletes ${gone}`);
+            shown.push(`namespace ${gone} created and deleted with its workspace`);
+          }
           if (settings.k8s.workspace_mode !== 'shared') {
             shown.push(...assertWorkspaceNamespace(bed, settings.k8s, sbNamespace));
             // Least privilege around what the driver just did: no other Secret, no reading Secrets in bulk, no other policy, no namespace edits.
