@@ -110,6 +110,27 @@ const rules: Record<string, Schema> = {
   'networkPolicy.sandbox.exceptCIDRs': STRINGS,
   'podDisruptionBudget.maxUnavailable': INT_OR_PERCENT,
   'podDisruptionBudget.minAvailable': { type: ['integer', 'string', 'null'], pattern: '^[0-9]+%?$' },
+  // TLS extras, credential drivers, workspaces, topology, proxy, SPIFFE (templates/_security.tpl).
+  'supervisor.topology': { type: 'string', enum: ['combined', 'sidecar'] },
+  'supervisor.sidecar.proxyUid': { type: 'integer', minimum: 1000, maximum: 4294967294 },
+  'tls.clientCaSecretName': SECRET_NAME,
+  'tls.external.secretName': SECRET_NAME,
+  'tls.external.serverNames': STRINGS,
+  'tls.external.certManager.issuerKind': { type: 'string', enum: ['ClusterIssuer', 'Issuer'] },
+  'credentialDrivers.driver': { type: 'string', enum: ['', 'kubernetes-secrets', 'vault'] },
+  'credentialDrivers.kubernetesSecrets.namespace': { type: 'string', pattern: '^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?$' },
+  'credentialDrivers.vault.address': { type: 'string', pattern: '^(https?://[^@?#]+)?$' },
+  'credentialDrivers.vault.kvVersion': { type: 'string', enum: ['1', '2'] },
+  'credentialDrivers.vault.authMethod': { type: 'string', enum: ['kubernetes', 'token_file'] },
+  'credentialDrivers.vault.tokenSecret.name': SECRET_NAME,
+  'credentialDrivers.vault.timeoutSeconds': { type: 'integer', minimum: 0 },
+  'workspaces.mode': { type: 'string', enum: ['shared', 'managed', 'operator'] },
+  'workspaces.operator.namespaces': { type: 'array', items: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$' } },
+  'upstreamProxy.url': { type: 'string', pattern: '^(http://.+)?$' },
+  'upstreamProxy.authSecret.name': SECRET_NAME,
+  'upstreamProxy.networkPolicyTo': K8S_OBJECTS,
+  'upstreamProxy.authSecret.key': { type: 'string', pattern: '^[-._a-zA-Z0-9]{0,253}$' },
+  'providerTokenGrants.spiffe.workloadApiSocketPath': { type: 'string', pattern: '^/[^/\\s]+(/[^/\\s]+)+$' },
 };
 
 export interface ValueDoc {
