@@ -20,7 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'yaml';
 import { chartDir, CI_VARIANTS, devValues, helm, type K8sObject, parseObjects, repoRoot } from '../chart/support/helm.ts';
 import { missingTools } from '../support/requires.ts';
-import { Bed, type Container, missingBed, openshellBin, type PodSpec, runContainer } from './support/bed.ts';
+import { Bed, type Container, missingBed, OPENSHIFT_RANGE_START, openshellBin, type PodSpec, runContainer, type SccAssignment } from './support/bed.ts';
 
 const skip = missingTools('helm') || missingBed();
 
@@ -148,7 +148,7 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
       if (!kekRendered) bed.kubectlOk(['-n', ns, 'create', 'secret', 'generic', kek.name, `--from-literal=${kek.key}=${randomBytes(32).toString('base64')}`]);
 
       // Apply what helm would (hooks first; custom resources whose CRDs this cluster lacks are left out).
-      const served = (o: K8sObject) => !/cert-manager\.io|monitoring\.coreos\.com|gateway\.networking\.k8s\.io/.test(o.apiVersion);
+      const served = (o: K8sObject) => !/cert-manager\.io|monitoring\.coreos\.com|gateway\.networking\.k8s\.io|route\.openshift\.io/.test(o.apiVersion);
       const isHook = (o: K8sObject) => o.metadata.annotations?.['helm.sh/hook'] !== undefined;
       // Namespaces the objects live in that the chart does not create (e.g. the dashboard's "monitoring") exist already.
       for (const other of new Set(objs.map((o) => o.metadata.namespace).filter((x): x is string => !!x && x !== ns))) {
@@ -174,13 +174,16 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
       const job = objs.find((o) => o.kind === 'Job' && isHook(o)) as K8sObject & { spec: { template: { spec: PodSpec } } };
       assert.ok(job, 'a certificate hook Job');
       const hookPod = job.spec.template.spec;
-      const hook = runContainer(bed, { logName: `${ns}-certgen`, namespace: ns, podName: `${job.metadata.name}-x`, pod: hookPod, container: hookPod.containers[0] as Container, binary: join(bin, 'openshell-gateway'), entrypoint: ENTRYPOINT });
+      // A pod that fixes no user (OpenShift mode) runs the way restricted-v2 runs it: a UID and fsGroup from the namespace's range, group 0.
+      const fixesNoUser = (p: PodSpec) => p.securityContext?.runAsUser === undefined && p.containers.every((c) => c.securityContext?.runAsUser === undefined);
+      const scc = (p: PodSpec): SccAssignment | undefined => (fixesNoUser(p) ? { uid: OPENSHIFT_RANGE_START, fsGroup: OPENSHIFT_RANGE_START } : undefined);
+      const hook = runContainer(bed, { logName: `${ns}-certgen`, namespace: ns, podName: `${job.metadata.name}-x`, pod: hookPod, container: hookPod.containers[0] as Container, binary: join(bin, 'openshell-gateway'), entrypoint: ENTRYPOINT, scc: scc(hookPod) });
       const hookCode = await new Promise<number | null>((resolve) => hook.on('exit', (c) => resolve(c)));
       assert.equal(hookCode, 0, `the certificate hook failed:\n${bed.logOf(`${ns}-certgen`)}`);
       // A second run (helm upgrade) keeps what the first made.
       const jwtName = ((pod.volumes ?? []).find((v) => v.name === 'sandbox-jwt')?.secret as { secretName: string }).secretName;
       const kidBefore = bed.kubectlOk(['-n', ns, 'get', 'secret', jwtName, '-o', 'jsonpath={.data.kid}']);
-      const hook2 = runContainer(bed, { logName: `${ns}-certgen2`, namespace: ns, podName: `${job.metadata.name}-y`, pod: hookPod, container: hookPod.containers[0] as Container, binary: join(bin, 'openshell-gateway'), entrypoint: ENTRYPOINT });
+      const hook2 = runContainer(bed, { logName: `${ns}-certgen2`, namespace: ns, podName: `${job.metadata.name}-y`, pod: hookPod, container: hookPod.containers[0] as Container, binary: join(bin, 'openshell-gateway'), entrypoint: ENTRYPOINT, scc: scc(hookPod) });
       assert.equal(await new Promise<number | null>((resolve) => hook2.on('exit', (c) => resolve(c))), 0, bed.logOf(`${ns}-certgen2`));
       assert.equal(bed.kubectlOk(['-n', ns, 'get', 'secret', jwtName, '-o', 'jsonpath={.data.kid}']), kidBefore, 'an upgrade keeps the sandbox JWT keys');
 
@@ -196,7 +199,7 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
         // Replica 2 shares the bed's one network namespace with replica 1: only its ports move (CLI flags win over the file).
         const shift = i * 100;
         const extraArgs = i === 0 ? [] : ['--port', String(base.grpc + shift), '--health-port', String(base.health + shift), ...(base.metrics ? ['--metrics-port', String(base.metrics + shift)] : [])];
-        const child = runContainer(bed, { logName: log, namespace: ns, podName: `${workload.metadata.name}-${i}`, pod, container: gw, binary: join(bin, 'openshell-gateway'), entrypoint: ENTRYPOINT, extraArgs, hosts });
+        const child = runContainer(bed, { logName: log, namespace: ns, podName: `${workload.metadata.name}-${i}`, pod, container: gw, binary: join(bin, 'openshell-gateway'), entrypoint: ENTRYPOINT, extraArgs, hosts, scc: scc(pod) });
         running.push(child);
         started.push({ child, log: () => bed.logOf(log), ports: { grpc: base.grpc + shift, health: base.health + shift, metrics: base.metrics && base.metrics + shift } });
       }
@@ -206,6 +209,16 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
             if (s.child.exitCode !== null) throw new Error(`the gateway exited (${s.child.exitCode}):\n${s.log()}`);
             return bed.curl(`http://127.0.0.1:${s.ports.health}/readyz`).status === 200;
           }, 90_000);
+        }
+        const assigned = scc(pod);
+        if (assigned) {
+          // OpenShift mode: the serving gateway really runs as the SCC-assigned UID, group 0, fsGroup supplementary (on a read-only root, HOME=/).
+          for (const x of started) {
+            const status = readFileSync(`/proc/${x.child.pid}/status`, 'utf8');
+            assert.match(status, new RegExp(`^Uid:\\s+${assigned.uid}\\s`, 'm'), status);
+            assert.match(status, /^Gid:\s+0\s/m, status);
+            assert.match(status, new RegExp(`^Groups:\\s+${assigned.fsGroup}\\s*$`, 'm'), status);
+          }
         }
         const plain = (x: Started) => x.log().replace(/\x1b\[[0-9;]*m/g, '');
         const sa = /^service_account_name = "(.+)"$/m.exec(toml)?.[1] as string;
