@@ -247,7 +247,7 @@ describe('chart: sandbox pods, host aliases, managed SSH ingress, gRPC rate limi
     ]) {
       assert.ok(driver.split('\n').includes(line), `[openshell.drivers.kubernetes] has ${line}`);
     }
-    for (const line of ['policy_validation_failure_mode = "retain_last_valid"', 'grpc_rate_limit_requests = 200', 'grpc_rate_limit_window_seconds = 1']) {
+    for (const line of ['policy_validation_failure_mode = "retain_last_valid"', 'grpc_rate_limit_requests = 20', 'grpc_rate_limit_window_seconds = 60']) {
       assert.ok(gateway.split('\n').includes(line), `[openshell.gateway] has ${line}`);
     }
   });

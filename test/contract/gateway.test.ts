@@ -303,6 +303,16 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
         // A gRPC call (unauthenticated Health) and an HTTP call, so the request metrics exist.
         bed.curl(`${scheme}://127.0.0.1:${s.ports.grpc}/openshell.v1.OpenShell/Health`, [...tlsArgs, tlsOn ? '--http2' : '--http2-prior-knowledge', '-X', 'POST', '-H', 'content-type: application/grpc', '-H', 'te: trailers', '--data-binary', '@/dev/null']);
         bed.curl(`${scheme}://127.0.0.1:${s.ports.grpc}/healthz`, tlsArgs);
+        const limit = Number(/^grpc_rate_limit_requests = (\d+)$/m.exec(toml)?.[1] ?? 0);
+        if (limit > 0) {
+          // The rate limit holds: one connection, limit + 1 more gRPC calls inside the window (one went above); the surplus is refused with RESOURCE_EXHAUSTED (8).
+          const url = `${scheme}://127.0.0.1:${s.ports.grpc}/openshell.v1.OpenShell/Health`;
+          const burst = bed.run('curl', ['-sS', '--max-time', '50', ...tlsArgs, tlsOn ? '--http2' : '--http2-prior-knowledge', '-X', 'POST', '-H', 'content-type: application/grpc', '-H', 'te: trailers', '--data-binary', '@/dev/null', '-D', '-', '-o', '/dev/null', ...Array<string>(limit + 1).fill(url)]);
+          const statuses = [...burst.stdout.matchAll(/^grpc-status: (\d+)/gim)].map((m) => m[1]);
+          const refused = [...burst.stdout.matchAll(/^grpc-message: gRPC(%20| )rate(%20| )limit(%20| )exceeded/gim)].length;
+          assert.equal(statuses.filter((x) => x === '8').length, refused, burst.stdout.slice(0, 2000));
+          assert.ok(refused >= 1 && statuses[0] !== '8', `${limit} calls per window: the first is served, the surplus refused (statuses ${statuses.join(',')}): ${burst.stderr}`);
+        }
         if (s.ports.metrics) {
           let body = '';
           await bed.waitFor('every dashboard metric on /metrics', () => {
