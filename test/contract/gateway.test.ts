@@ -71,6 +71,29 @@ interface SandboxObject {
   };
 }
 
+/**
+ * Each sandbox pod setting in gateway.toml, as the real driver wrote it into
+ * the Sandbox it created (ci/sandbox-pods-values.yaml sets them all).
+ */
+function sandboxPodSettings(toml: string, sb: SandboxObject): void {
+  const key = (k: string) => new RegExp(`^${k} = (.*)$`, 'm').exec(toml)?.[1];
+  const str = (k: string) => key(k)?.replace(/^"|"$/g, '');
+  const spec = sb.spec.podTemplate.spec as SandboxObject['spec']['podTemplate']['spec'] & Record<string, unknown>;
+  const agent = spec.containers.find((c) => c.name === 'agent') as Record<string, unknown> & { image: string };
+  if (str('default_image')) assert.equal(agent.image, str('default_image'), 'default_image is the agent image');
+  if (str('image_pull_policy')) assert.equal(agent.imagePullPolicy, str('image_pull_policy'), 'image_pull_policy');
+  if (key('image_pull_secrets')) assert.deepEqual(spec.imagePullSecrets, (JSON.parse(key('image_pull_secrets') as string) as string[]).map((name) => ({ name })), 'image_pull_secrets');
+  if (str('host_gateway_ip')) assert.deepEqual(spec.hostAliases, [{ ip: str('host_gateway_ip'), hostnames: ['host.docker.internal', 'host.openshell.internal'] }], 'host_gateway_ip becomes hostAliases');
+  if (str('default_runtime_class_name')) assert.equal(spec.runtimeClassName, str('default_runtime_class_name'), 'default_runtime_class_name');
+  if (key('enable_user_namespaces') === 'true') assert.equal(spec.hostUsers, false, 'enable_user_namespaces sets hostUsers: false');
+  if (str('app_armor_profile')) assert.deepEqual((agent.securityContext as Record<string, unknown>).appArmorProfile, { type: str('app_armor_profile') }, 'app_armor_profile');
+  if (str('workspace_default_storage_size') || str('workspace_storage_class')) {
+    const claim = ((sb.spec as Record<string, unknown>).volumeClaimTemplates as { metadata: { name: string }; spec: { storageClassName?: string; resources: { requests: { storage: string } } } }[])[0];
+    assert.equal(claim?.spec.resources.requests.storage, str('workspace_default_storage_size') ?? '2Gi', 'workspace_default_storage_size');
+    assert.equal(claim?.spec.storageClassName, str('workspace_storage_class'), 'workspace_storage_class');
+  }
+}
+
 /** The first Sandbox the real gateway created, and where. */
 let createdSandbox: { namespace: string; name: string } | undefined;
 
@@ -296,6 +319,7 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
             assert.equal(podSpec.initContainers?.find((c) => c.image === key('supervisor_image'))?.image, key('supervisor_image'));
           }
           assert.deepEqual(sb.spec.podTemplate.metadata?.labels ?? {}, {}, 'the driver puts no labels on the pod template (the NetworkPolicy selects the controller\'s)');
+          sandboxPodSettings(toml, sb);
           driverPod ??= { spec: podSpec, sa: podSpec.serviceAccountName };
           createdSandbox ??= { namespace: sandboxNs, name: (sb.metadata as { name?: string }).name as string };
         }
@@ -305,9 +329,11 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
         bed.curl(`${scheme}://127.0.0.1:${s.ports.grpc}/healthz`, tlsArgs);
         const limit = Number(/^grpc_rate_limit_requests = (\d+)$/m.exec(toml)?.[1] ?? 0);
         if (limit > 0) {
-          // The rate limit holds: one connection, limit + 1 more gRPC calls inside the window (one went above); the surplus is refused with RESOURCE_EXHAUSTED (8).
+          // The rate limit holds: limit + 1 more gRPC calls inside the window (calls were made before); the surplus is refused with RESOURCE_EXHAUSTED (8).
           const url = `${scheme}://127.0.0.1:${s.ports.grpc}/openshell.v1.OpenShell/Health`;
-          const burst = bed.run('curl', ['-sS', '--max-time', '50', ...tlsArgs, tlsOn ? '--http2' : '--http2-prior-knowledge', '-X', 'POST', '-H', 'content-type: application/grpc', '-H', 'te: trailers', '--data-binary', '@/dev/null', '-D', '-', '-o', '/dev/null', ...Array<string>(limit + 1).fill(url)]);
+          const call = () => bed.run('curl', ['-sS', '--max-time', '10', ...tlsArgs, tlsOn ? '--http2' : '--http2-prior-knowledge', '-X', 'POST', '-H', 'content-type: application/grpc', '-H', 'te: trailers', '--data-binary', '@/dev/null', '-D', '-', '-o', '/dev/null', url]);
+          const calls = Array.from({ length: limit + 1 }, call);
+          const burst = { stdout: calls.map((c) => c.stdout).join(''), stderr: calls.map((c) => c.stderr).join('') };
           const statuses = [...burst.stdout.matchAll(/^grpc-status: (\d+)/gim)].map((m) => m[1]);
           const refused = [...burst.stdout.matchAll(/^grpc-message: gRPC(%20| )rate(%20| )limit(%20| )exceeded/gim)].length;
           assert.equal(statuses.filter((x) => x === '8').length, refused, burst.stdout.slice(0, 2000));
