@@ -167,6 +167,7 @@ describe('chart: workload kind guard', { skip }, () => {
 });
 
 describe('chart: horizontal scale and rollouts', { skip }, () => {
+  const pg = ['--set', 'database.external.enabled=true', '--set', 'database.external.secretName=pg'];
   test('ci/autoscaling: an autoscaling/v2 HPA on the Deployment, which leaves replicas to it; surge-only rollouts; PDB keeps one', async () => {
     const objs = await render(ci('autoscaling'));
     const gw = gatewayWorkload(objs);
@@ -186,13 +187,17 @@ describe('chart: horizontal scale and rollouts', { skip }, () => {
     const pdb = find(objs, 'PodDisruptionBudget') as K8sObject & { spec: Record<string, unknown> };
     assert.equal(pdb.spec.minAvailable, 1);
   });
+  test('a rollout that keeps one replica serving renders: 1 of 2 unavailable, 25% of 1 (rounds down to 0)', async () => {
+    const two = gatewayWorkload(await render([...pg, '--set', 'replicaCount=2', '--set', 'gateway.rollingUpdate.maxUnavailable=1']));
+    assert.deepEqual(two.spec.strategy, { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1, maxSurge: 1 } });
+    await render([...pg, '--set', 'gateway.rollingUpdate.maxUnavailable=25%']);
+  });
   test('no HPA unless asked; a null target leaves that metric out', async () => {
     assert.equal((await render([])).filter((o) => o.kind === 'HorizontalPodAutoscaler').length, 0);
     const objs = await render([...ci('autoscaling'), '--set', 'autoscaling.targetMemoryUtilizationPercentage=null']);
     const metrics = (find(objs, 'HorizontalPodAutoscaler').spec as { metrics: { resource: { name: string } }[] }).metrics;
     assert.deepEqual(metrics.map((m) => m.resource.name), ['cpu']);
   });
-  const pg = ['--set', 'database.external.enabled=true', '--set', 'database.external.secretName=pg'];
   const refusals: [string, string[], RegExp][] = [
     ['an HPA on SQLite', ['--set', 'autoscaling.enabled=true'], /autoscaling\.enabled=true scales a Deployment, but the gateway is a StatefulSet \(the default SQLite database\).*database\.external\.enabled=true/s],
     ['an HPA on a pinned StatefulSet', [...pg, '--set', 'autoscaling.enabled=true', '--set', 'workload.kind=StatefulSet'], /StatefulSet \(workload\.kind=StatefulSet\)/],
@@ -200,7 +205,8 @@ describe('chart: horizontal scale and rollouts', { skip }, () => {
     ['an HPA without a target', [...pg, '--set', 'autoscaling.enabled=true', '--set', 'autoscaling.targetCPUUtilizationPercentage=null'], /needs a target/],
     ['a PDB as large as the HPA minimum', [...pg, '--set', 'autoscaling.enabled=true', '--set', 'podDisruptionBudget.minAvailable=2'], /minAvailable=2 with autoscaling\.minReplicas=2 would block every node drain/],
     ['a rollout that can neither surge nor remove', [...pg, '--set', 'replicaCount=2', '--set', 'gateway.rollingUpdate.maxSurge=0'], /maxUnavailable=0 with maxSurge=0 leaves a rollout no way to proceed/],
-    ['a single replica that a rollout may stop first', [...pg, '--set', 'gateway.rollingUpdate.maxUnavailable=1'], /maxUnavailable=1 with a single gateway replica/],
+    ['a single replica that a rollout may stop first', [...pg, '--set', 'gateway.rollingUpdate.maxUnavailable=1'], /maxUnavailable=1 lets a rollout stop all 1 gateway replica\(s\).*set it below 1/s],
+    ['a rollout that may stop every replica (100%)', [...pg, '--set', 'replicaCount=3', '--set', 'gateway.rollingUpdate.maxUnavailable=100%'], /maxUnavailable=100% lets a rollout stop all 3 gateway replica\(s\)/],
   ];
   for (const [what, args, pattern] of refusals) {
     test(`fails: ${what}`, async () => {

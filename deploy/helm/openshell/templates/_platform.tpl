@@ -74,8 +74,12 @@ Each failure is one sentence saying what is wrong and what to set.
 {{- if and (eq $kind "Deployment") (eq (toString $ru.maxUnavailable) "0") (or (eq (toString $ru.maxSurge) "0") (eq (toString $ru.maxSurge) "0%")) }}
 {{- fail "\n\ngateway.rollingUpdate.maxUnavailable=0 with maxSurge=0 leaves a rollout no way to proceed (Kubernetes refuses it): set maxSurge to 1 (a new pod starts before an old one stops) or allow maxUnavailable." }}
 {{- end }}
-{{- if and (eq $kind "Deployment") (eq (int (include "openshell.gateway.minReplicas" .)) 1) (ne (toString $ru.maxUnavailable) "0") }}
-{{- fail (printf "\n\ngateway.rollingUpdate.maxUnavailable=%v with a single gateway replica lets a rollout stop the only serving pod before its successor is ready: set gateway.rollingUpdate.maxUnavailable=0 (and maxSurge=1), or run more replicas." $ru.maxUnavailable) }}
+{{- /* maxUnavailable as the Deployment controller resolves it (a percentage rounds down). */}}
+{{- $replicas := int (include "openshell.gateway.minReplicas" .) }}
+{{- $mu := toString $ru.maxUnavailable }}
+{{- $unavailable := ternary (div (mul (int (trimSuffix "%" $mu)) $replicas) 100) (int $mu) (hasSuffix "%" $mu) }}
+{{- if and (eq $kind "Deployment") (gt $unavailable 0) (ge $unavailable $replicas) }}
+{{- fail (printf "\n\ngateway.rollingUpdate.maxUnavailable=%v lets a rollout stop all %d gateway replica(s) before their successors are ready: set it below %d (0, the default, keeps full capacity while maxSurge adds the new pod first) so at least one replica keeps serving." $ru.maxUnavailable $replicas $replicas) }}
 {{- end }}
 {{- $route := .Values.openshift.route }}
 {{- if and $route.enabled .Values.disableTls }}
