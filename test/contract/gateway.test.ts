@@ -20,7 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'yaml';
 import { chartDir, CI_VARIANTS, devValues, helm, type K8sObject, parseObjects, repoRoot } from '../chart/support/helm.ts';
 import { missingTools } from '../support/requires.ts';
-import { Bed, type Container, missingBed, openshellBin, type PodSpec, runContainer } from './support/bed.ts';
+import { Bed, type Container, missingBed, OPENSHIFT_RANGE_START, openshellBin, type PodSpec, runContainer, type SccAssignment } from './support/bed.ts';
 import { assertCredentialSecret, assertDenied, assertWorkspaceNamespace, assertPodFeatures, driverSettings, type DriverPodSpec, workspaceNamespace } from './support/driver-features.ts';
 
 const skip = missingTools('helm') || missingBed();
@@ -76,6 +76,29 @@ interface SandboxObject {
       };
     };
   };
+}
+
+/**
+ * Each sandbox pod setting in gateway.toml, as the real driver wrote it into
+ * the Sandbox it created (ci/sandbox-pods-values.yaml sets them all).
+ */
+function sandboxPodSettings(toml: string, sb: SandboxObject): void {
+  const key = (k: string) => new RegExp(`^${k} = (.*)$`, 'm').exec(toml)?.[1];
+  const str = (k: string) => key(k)?.replace(/^"|"$/g, '');
+  const spec = sb.spec.podTemplate.spec as SandboxObject['spec']['podTemplate']['spec'] & Record<string, unknown>;
+  const agent = spec.containers.find((c) => c.name === 'agent') as Record<string, unknown> & { image: string };
+  if (str('default_image')) assert.equal(agent.image, str('default_image'), 'default_image is the agent image');
+  if (str('image_pull_policy')) assert.equal(agent.imagePullPolicy, str('image_pull_policy'), 'image_pull_policy');
+  if (key('image_pull_secrets')) assert.deepEqual(spec.imagePullSecrets, (JSON.parse(key('image_pull_secrets') as string) as string[]).map((name) => ({ name })), 'image_pull_secrets');
+  if (str('host_gateway_ip')) assert.deepEqual(spec.hostAliases, [{ ip: str('host_gateway_ip'), hostnames: ['host.docker.internal', 'host.openshell.internal'] }], 'host_gateway_ip becomes hostAliases');
+  if (str('default_runtime_class_name')) assert.equal(spec.runtimeClassName, str('default_runtime_class_name'), 'default_runtime_class_name');
+  if (key('enable_user_namespaces') === 'true') assert.equal(spec.hostUsers, false, 'enable_user_namespaces sets hostUsers: false');
+  if (str('app_armor_profile')) assert.deepEqual((agent.securityContext as Record<string, unknown>).appArmorProfile, { type: str('app_armor_profile') }, 'app_armor_profile');
+  if (str('workspace_default_storage_size') || str('workspace_storage_class')) {
+    const claim = ((sb.spec as Record<string, unknown>).volumeClaimTemplates as { metadata: { name: string }; spec: { storageClassName?: string; resources: { requests: { storage: string } } } }[])[0];
+    assert.equal(claim?.spec.resources.requests.storage, str('workspace_default_storage_size') ?? '2Gi', 'workspace_default_storage_size');
+    assert.equal(claim?.spec.storageClassName, str('workspace_storage_class'), 'workspace_storage_class');
+  }
 }
 
 /** The first Sandbox the real gateway created, and where. */
@@ -155,7 +178,7 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
       if (!kekRendered) bed.kubectlOk(['-n', ns, 'create', 'secret', 'generic', kek.name, `--from-literal=${kek.key}=${randomBytes(32).toString('base64')}`]);
 
       // Apply what helm would (hooks first; custom resources whose CRDs this cluster lacks are left out).
-      const served = (o: K8sObject) => !/cert-manager\.io|monitoring\.coreos\.com|gateway\.networking\.k8s\.io/.test(o.apiVersion);
+      const served = (o: K8sObject) => !/cert-manager\.io|monitoring\.coreos\.com|gateway\.networking\.k8s\.io|route\.openshift\.io/.test(o.apiVersion);
       const isHook = (o: K8sObject) => o.metadata.annotations?.['helm.sh/hook'] !== undefined;
       // Namespaces the objects live in that the chart does not create (e.g. the dashboard's "monitoring") exist already.
       for (const other of new Set(objs.map((o) => o.metadata.namespace).filter((x): x is string => !!x && x !== ns))) {
@@ -208,13 +231,16 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
       const job = objs.find((o) => o.kind === 'Job' && isHook(o)) as K8sObject & { spec: { template: { spec: PodSpec } } };
       assert.ok(job, 'a certificate hook Job');
       const hookPod = job.spec.template.spec;
-      const hook = runContainer(bed, { logName: `${ns}-certgen`, namespace: ns, podName: `${job.metadata.name}-x`, pod: hookPod, container: hookPod.containers[0] as Container, binary: join(bin, 'openshell-gateway'), entrypoint: ENTRYPOINT });
+      // A pod that fixes no user (OpenShift mode) runs the way restricted-v2 runs it: a UID and fsGroup from the namespace's range, group 0.
+      const fixesNoUser = (p: PodSpec) => p.securityContext?.runAsUser === undefined && p.containers.every((c) => c.securityContext?.runAsUser === undefined);
+      const scc = (p: PodSpec): SccAssignment | undefined => (fixesNoUser(p) ? { uid: OPENSHIFT_RANGE_START, fsGroup: OPENSHIFT_RANGE_START } : undefined);
+      const hook = runContainer(bed, { logName: `${ns}-certgen`, namespace: ns, podName: `${job.metadata.name}-x`, pod: hookPod, container: hookPod.containers[0] as Container, binary: join(bin, 'openshell-gateway'), entrypoint: ENTRYPOINT, scc: scc(hookPod) });
       const hookCode = await new Promise<number | null>((resolve) => hook.on('exit', (c) => resolve(c)));
       assert.equal(hookCode, 0, `the certificate hook failed:\n${bed.logOf(`${ns}-certgen`)}`);
       // A second run (helm upgrade) keeps what the first made.
       const jwtName = ((pod.volumes ?? []).find((v) => v.name === 'sandbox-jwt')?.secret as { secretName: string }).secretName;
       const kidBefore = bed.kubectlOk(['-n', ns, 'get', 'secret', jwtName, '-o', 'jsonpath={.data.kid}']);
-      const hook2 = runContainer(bed, { logName: `${ns}-certgen2`, namespace: ns, podName: `${job.metadata.name}-y`, pod: hookPod, container: hookPod.containers[0] as Container, binary: join(bin, 'openshell-gateway'), entrypoint: ENTRYPOINT });
+      const hook2 = runContainer(bed, { logName: `${ns}-certgen2`, namespace: ns, podName: `${job.metadata.name}-y`, pod: hookPod, container: hookPod.containers[0] as Container, binary: join(bin, 'openshell-gateway'), entrypoint: ENTRYPOINT, scc: scc(hookPod) });
       assert.equal(await new Promise<number | null>((resolve) => hook2.on('exit', (c) => resolve(c))), 0, bed.logOf(`${ns}-certgen2`));
       assert.equal(bed.kubectlOk(['-n', ns, 'get', 'secret', jwtName, '-o', 'jsonpath={.data.kid}']), kidBefore, 'an upgrade keeps the sandbox JWT keys');
 
@@ -230,7 +256,7 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
         // Replica 2 shares the bed's one network namespace with replica 1: only its ports move (CLI flags win over the file).
         const shift = i * 100;
         const extraArgs = i === 0 ? [] : ['--port', String(base.grpc + shift), '--health-port', String(base.health + shift), ...(base.metrics ? ['--metrics-port', String(base.metrics + shift)] : [])];
-        const child = runContainer(bed, { logName: log, namespace: ns, podName: `${workload.metadata.name}-${i}`, pod, container: gw, binary: join(bin, 'openshell-gateway'), entrypoint: ENTRYPOINT, extraArgs, hosts });
+        const child = runContainer(bed, { logName: log, namespace: ns, podName: `${workload.metadata.name}-${i}`, pod, container: gw, binary: join(bin, 'openshell-gateway'), entrypoint: ENTRYPOINT, extraArgs, hosts, scc: scc(pod) });
         running.push(child);
         started.push({ child, log: () => bed.logOf(log), ports: { grpc: base.grpc + shift, health: base.health + shift, metrics: base.metrics && base.metrics + shift } });
       }
@@ -240,6 +266,16 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
             if (s.child.exitCode !== null) throw new Error(`the gateway exited (${s.child.exitCode}):\n${s.log()}`);
             return bed.curl(`http://127.0.0.1:${s.ports.health}/readyz`).status === 200;
           }, 90_000);
+        }
+        const assigned = scc(pod);
+        if (assigned) {
+          // OpenShift mode: the serving gateway really runs as the SCC-assigned UID, group 0, fsGroup supplementary (on a read-only root, HOME=/).
+          for (const x of started) {
+            const status = readFileSync(`/proc/${x.child.pid}/status`, 'utf8');
+            assert.match(status, new RegExp(`^Uid:\\s+${assigned.uid}\\s`, 'm'), status);
+            assert.match(status, /^Gid:\s+0\s/m, status);
+            assert.match(status, new RegExp(`^Groups:\\s+${assigned.fsGroup}\\s*$`, 'm'), status);
+          }
         }
         const plain = (x: Started) => x.log().replace(/\x1b\[[0-9;]*m/g, '');
         const sa = /^service_account_name = "(.+)"$/m.exec(toml)?.[1] as string;
@@ -354,6 +390,7 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
           if (!settings.k8s.provider_spiffe_workload_api_socket_path) {
             assert.deepEqual(sb.spec.podTemplate.metadata?.labels ?? {}, {}, 'the driver puts no labels on the pod template (the NetworkPolicy selects the controller\'s)');
           }
+          sandboxPodSettings(toml, sb);
           const shown = assertPodFeatures(settings.k8s, podSpec as unknown as DriverPodSpec);
           const gatewaySa = `system:serviceaccount:${ns}:${pod.serviceAccountName}`;
           if (settings.k8s.workspace_mode === 'managed') {
@@ -397,6 +434,18 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
         // A gRPC call (unauthenticated Health) and an HTTP call, so the request metrics exist.
         bed.curl(`${scheme}://127.0.0.1:${s.ports.grpc}/openshell.v1.OpenShell/Health`, [...tlsArgs, tlsOn ? '--http2' : '--http2-prior-knowledge', '-X', 'POST', '-H', 'content-type: application/grpc', '-H', 'te: trailers', '--data-binary', '@/dev/null']);
         bed.curl(`${scheme}://127.0.0.1:${s.ports.grpc}/healthz`, tlsArgs);
+        const limit = Number(/^grpc_rate_limit_requests = (\d+)$/m.exec(toml)?.[1] ?? 0);
+        if (limit > 0) {
+          // The rate limit holds: limit + 1 more gRPC calls inside the window (calls were made before); the surplus is refused with RESOURCE_EXHAUSTED (8).
+          const url = `${scheme}://127.0.0.1:${s.ports.grpc}/openshell.v1.OpenShell/Health`;
+          const call = () => bed.run('curl', ['-sS', '--max-time', '10', ...tlsArgs, tlsOn ? '--http2' : '--http2-prior-knowledge', '-X', 'POST', '-H', 'content-type: application/grpc', '-H', 'te: trailers', '--data-binary', '@/dev/null', '-D', '-', '-o', '/dev/null', url]);
+          const calls = Array.from({ length: limit + 1 }, call);
+          const burst = { stdout: calls.map((c) => c.stdout).join(''), stderr: calls.map((c) => c.stderr).join('') };
+          const statuses = [...burst.stdout.matchAll(/^grpc-status: (\d+)/gim)].map((m) => m[1]);
+          const refused = [...burst.stdout.matchAll(/^grpc-message: gRPC(%20| )rate(%20| )limit(%20| )exceeded/gim)].length;
+          assert.equal(statuses.filter((x) => x === '8').length, refused, burst.stdout.slice(0, 2000));
+          assert.ok(refused >= 1 && statuses[0] !== '8', `${limit} calls per window: the first is served, the surplus refused (statuses ${statuses.join(',')}): ${burst.stderr}`);
+        }
         if (s.ports.metrics) {
           let body = '';
           await bed.waitFor('every dashboard metric on /metrics', () => {

@@ -179,6 +179,8 @@ const MODEL_PATHS: Record<string, string> = {
   'rbac.authorization.k8s.io/v1/ClusterRole': 'rbac.authorization.k8s.io/v1/ClusterRole',
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': 'rbac.authorization.k8s.io/v1/ClusterRoleBinding',
   'batch/v1/Job': 'batch/v1/Job',
+  'autoscaling/v2/HorizontalPodAutoscaler': 'autoscaling/v2/HorizontalPodAutoscaler',
+  'node.k8s.io/v1/RuntimeClass': 'node.k8s.io/v1/RuntimeClass',
 };
 
 /** Custom resources: no OpenAPI model offline, so the fields we rely on are checked by hand. */
@@ -188,6 +190,7 @@ export const CUSTOM_KINDS = new Set([
   'monitoring.coreos.com/v1/ServiceMonitor',
   'cert-manager.io/v1/Certificate',
   'cert-manager.io/v1/Issuer',
+  'route.openshift.io/v1/Route',
 ]);
 
 type ModelCtor = new (data: unknown) => { validate(): void };
@@ -230,6 +233,7 @@ const SPEC_MODELS: Record<string, string> = {
   PodDisruptionBudget: 'policy/v1/PodDisruptionBudgetSpec',
   NetworkPolicy: 'networking.k8s.io/v1/NetworkPolicySpec',
   Job: 'batch/v1/JobSpec',
+  HorizontalPodAutoscaler: 'autoscaling/v2/HorizontalPodAutoscalerSpec',
 };
 
 /** Unknown fields at the levels typos hurt most: object, spec, pod spec, containers, security contexts. */

@@ -31,6 +31,40 @@ const RESOURCES = {
   },
 };
 
+const PERCENT_OR_NULL = { type: ['integer', 'null'], minimum: 1, maximum: 1000 };
+const IP_OR_EMPTY = { type: 'string', pattern: '^(|((25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])|[0-9a-fA-F:]*:[0-9a-fA-F:.]*)$' };
+
+/** Workload kind, autoscaling, OpenShift, runtime classes, API limits, host aliases, managed SSH ingress. */
+const platformRules: Record<string, Schema> = {
+  'sandbox.hostGatewayIp': IP_OR_EMPTY,
+  'workload.kind': { type: 'string', enum: ['', 'StatefulSet', 'Deployment'] },
+  'autoscaling.minReplicas': { type: 'integer', minimum: 1 },
+  'autoscaling.maxReplicas': { type: 'integer', minimum: 1 },
+  'autoscaling.targetCPUUtilizationPercentage': PERCENT_OR_NULL,
+  'autoscaling.targetMemoryUtilizationPercentage': PERCENT_OR_NULL,
+  'autoscaling.behavior': K8S_OBJECT,
+  'openshift.enabled': { type: ['string', 'boolean'], enum: ['auto', true, false] },
+  'openshift.route.host': { type: 'string', pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)?$' },
+  'openshift.route.annotations': MAP_OF_STRINGS,
+  'runtimeClasses.create': {
+    type: 'array',
+    items: {
+      type: 'object',
+      required: ['name', 'handler'],
+      additionalProperties: false,
+      properties: {
+        name: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$' },
+        handler: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$' },
+        overhead: { type: 'object', properties: { podFixed: { type: 'object', additionalProperties: QUANTITY } }, additionalProperties: false },
+        scheduling: { type: 'object' },
+      },
+    },
+  },
+  'grpcRateLimit.requests': { type: 'integer', minimum: 0 },
+  'grpcRateLimit.windowSeconds': { type: 'integer', minimum: 0 },
+  'sandboxPolicy.validationFailureMode': { type: 'string', enum: ['fail_closed', 'retain_last_valid'] },
+};
+
 /** Rules by dotted path; merged over the inferred schema (a rule with `type` replaces it). */
 const rules: Record<string, Schema> = {
   replicaCount: { type: 'integer', minimum: 1 },
@@ -131,6 +165,7 @@ const rules: Record<string, Schema> = {
   'upstreamProxy.networkPolicyTo': K8S_OBJECTS,
   'upstreamProxy.authSecret.key': { type: 'string', pattern: '^[-._a-zA-Z0-9]{0,253}$' },
   'providerTokenGrants.spiffe.workloadApiSocketPath': { type: 'string', pattern: '^/[^/\\s]+(/[^/\\s]+)+$' },
+  ...platformRules,
 };
 
 export interface ValueDoc {

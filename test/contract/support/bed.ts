@@ -219,6 +219,18 @@ export interface PodSpec {
   volumes?: Record<string, unknown>[];
 }
 
+/**
+ * What OpenShift's restricted-v2 SCC gives a pod that fixes no user: a UID and
+ * an fsGroup from the namespace's range (openshift.io/sa.scc.uid-range), group
+ * 0 as its primary group, the fsGroup as a supplementary one.
+ */
+export interface SccAssignment {
+  uid: number;
+  fsGroup: number;
+}
+/** A typical first UID of a namespace's range on OpenShift. */
+export const OPENSHIFT_RANGE_START = 1000680000;
+
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /**
@@ -228,13 +240,23 @@ const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
  */
 export function runContainer(
   bed: Bed,
-  opts: { logName: string; namespace: string; podName: string; pod: PodSpec; container: Container; binary: string; entrypoint: string; extraArgs?: string[]; hosts?: string[] },
+  opts: { logName: string; namespace: string; podName: string; pod: PodSpec; container: Container; binary: string; entrypoint: string; extraArgs?: string[]; hosts?: string[]; scc?: SccAssignment },
 ): ChildProcess {
-  const { namespace, podName, pod, container } = opts;
+  const { namespace, podName, pod, container, scc } = opts;
   const root = join(bed.dir, `${opts.logName}.vol`);
   mkdirSync(root, { recursive: true });
-  const uid = container.securityContext?.runAsUser ?? pod.securityContext?.runAsUser ?? 0;
-  const gid = container.securityContext?.runAsGroup ?? pod.securityContext?.runAsGroup ?? 0;
+  const uid = scc?.uid ?? container.securityContext?.runAsUser ?? pod.securityContext?.runAsUser ?? 0;
+  const gid = scc ? 0 : (container.securityContext?.runAsGroup ?? pod.securityContext?.runAsGroup ?? 0);
+  // Under an SCC the kubelet gives volumes to the assigned fsGroup (group read, setgid dirs) and the files stay root's.
+  const own = (f: string, mode: number) => {
+    if (scc) {
+      chownSync(f, 0, scc.fsGroup);
+      chmodSync(f, mode | 0o440);
+    } else {
+      chownSync(f, uid, gid);
+      chmodSync(f, mode);
+    }
+  };
   const mounts: [string, string, boolean][] = []; // host dir, path in container, read-only
   const volumes = new Map((pod.volumes ?? []).map((v) => [v.name as string, v]));
   const secretData = (ns: string, name: string): Record<string, string> => {
@@ -256,14 +278,14 @@ export function runContainer(
         const f = join(host, it.path);
         mkdirSync(dirname(f), { recursive: true });
         writeFileSync(f, data[it.key] ?? '');
-        // The kubelet gives the pod's fsGroup read access; here the file belongs to the pod user.
-        chownSync(f, uid, gid);
-        chmodSync(f, sec?.defaultMode ?? 0o644);
+        // The kubelet gives the pod's fsGroup read access; here the file belongs to the pod user (or, under an SCC, to its fsGroup).
+        own(f, sec?.defaultMode ?? 0o644);
       }
       mounts.push([host, m.mountPath, true]);
     } else if (vol === undefined || vol.emptyDir !== undefined || vol.persistentVolumeClaim !== undefined) {
       // emptyDir, or the StatefulSet's volumeClaimTemplate (no volume entry): a fresh writable directory.
-      chownSync(host, uid, gid);
+      if (scc) own(host, 0o2770);
+      else chownSync(host, uid, gid);
       mounts.push([host, m.mountPath, false]);
     } else {
       throw new Error(`volume ${m.name}: unsupported type ${Object.keys(vol).join(',')}`);
@@ -272,7 +294,8 @@ export function runContainer(
   // The in-cluster ServiceAccount token, as the kubelet projects it.
   // What the container runtime adds: HOSTNAME (the pod name), PATH, and HOME from the image's
   // passwd entry (the kit's distroless image: nonroot, 65532, /home/nonroot), on the read-only root.
-  const env: Record<string, string> = { HOSTNAME: podName, PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/home/nonroot' };
+  // An SCC-assigned UID has no passwd entry: the runtime sets HOME=/ (read-only here).
+  const env: Record<string, string> = { HOSTNAME: podName, PATH: '/usr/local/bin:/usr/bin:/bin', HOME: scc ? '/' : '/home/nonroot' };
   if (pod.automountServiceAccountToken !== false) {
     const sa = pod.serviceAccountName ?? 'default';
     const token = bed.kubectlOk(['-n', namespace, 'create', 'token', sa, '--duration', '1h']).trim();
@@ -312,7 +335,7 @@ export function runContainer(
       ...(ro ? [`mount -o remount,bind,ro "$R"${q(p)}`] : []),
     ]),
     container.securityContext?.readOnlyRootFilesystem ? 'mount -o remount,ro "$R"' : ':',
-    `exec env -i ${Object.entries(env).map(([k, v]) => q(`${k}=${v}`)).join(' ')} /usr/sbin/chroot --userspec=${uid}:${gid} "$R" ${[opts.entrypoint, ...(container.args ?? []), ...(opts.extraArgs ?? [])].map(q).join(' ')}`,
+    `exec env -i ${Object.entries(env).map(([k, v]) => q(`${k}=${v}`)).join(' ')} /usr/sbin/chroot --userspec=${uid}:${gid}${scc ? ` --groups=${scc.fsGroup}` : ''} "$R" ${[opts.entrypoint, ...(container.args ?? []), ...(opts.extraArgs ?? [])].map(q).join(' ')}`,
   ];
   const script = join(root, 'start.sh');
   writeFileSync(script, `${lines.join('\n')}\n`);

@@ -67,10 +67,7 @@ app.kubernetes.io/component: gateway
 {{- default .Release.Namespace .Values.sandbox.namespace }}
 {{- end }}
 
-{{/* Workload kind: SQLite needs stable storage (StatefulSet); an external database allows a Deployment. */}}
-{{- define "openshell.gateway.kind" -}}
-{{- if .Values.database.external.enabled }}Deployment{{ else }}StatefulSet{{ end }}
-{{- end }}
+{{/* The workload kind (openshell.gateway.kind) lives in _platform.tpl. */}}
 
 {{/* Images -------------------------------------------------------------------- */}}
 
@@ -167,9 +164,11 @@ failure is one sentence saying what is wrong and what to set.
 {{- if and .Values.auth.oidc.enabled .Values.auth.allowUnauthenticated }}
 {{- fail "\n\nauth.allowUnauthenticated=true and auth.oidc.enabled=true contradict each other: unauthenticated access is for development only; set auth.allowUnauthenticated=false to require OIDC tokens." }}
 {{- end }}
-{{- if and .Values.podDisruptionBudget.enabled (not (kindIs "invalid" .Values.podDisruptionBudget.minAvailable)) (gt (int .Values.replicaCount) 0) (ge (int .Values.podDisruptionBudget.minAvailable) (int .Values.replicaCount)) }}
-{{- fail (printf "\n\npodDisruptionBudget.minAvailable=%v with replicaCount=%d would block every node drain: set podDisruptionBudget.minAvailable below replicaCount, or null to use podDisruptionBudget.maxUnavailable." .Values.podDisruptionBudget.minAvailable (int .Values.replicaCount)) }}
+{{- $minReplicas := int (include "openshell.gateway.minReplicas" .) }}
+{{- if and .Values.podDisruptionBudget.enabled (not (kindIs "invalid" .Values.podDisruptionBudget.minAvailable)) (gt $minReplicas 0) (ge (int .Values.podDisruptionBudget.minAvailable) $minReplicas) }}
+{{- fail (printf "\n\npodDisruptionBudget.minAvailable=%v with %s=%d would block every node drain: set podDisruptionBudget.minAvailable below it, or null to use podDisruptionBudget.maxUnavailable." .Values.podDisruptionBudget.minAvailable (ternary "autoscaling.minReplicas" "replicaCount" .Values.autoscaling.enabled) $minReplicas) }}
 {{- end }}
+{{- include "openshell.validatePlatform" . }}
 {{- $gw := .Values.ingress.gatewayAPI }}
 {{- if $gw.enabled }}
 {{- if and (not $gw.createGateway) (not $gw.parentRefs) }}
