@@ -110,6 +110,13 @@ const rules: Record<string, Schema> = {
   'networkPolicy.sandbox.exceptCIDRs': STRINGS,
   'podDisruptionBudget.maxUnavailable': INT_OR_PERCENT,
   'podDisruptionBudget.minAvailable': { type: ['integer', 'string', 'null'], pattern: '^[0-9]+%?$' },
+  // helm test hook (templates/tests/)
+  'tests.image.repository': { type: 'string', minLength: 1 },
+  'tests.image.tag': { type: 'string', minLength: 1 },
+  'tests.image.digest': DIGEST,
+  'tests.image.pullPolicy': PULL_POLICY,
+  'tests.timeoutSeconds': { type: 'integer', minimum: 1 },
+  'tests.resources': RESOURCES,
 };
 
 export interface ValueDoc {
