@@ -72,7 +72,8 @@ describe('helm test hook (templates/tests/readyz.yaml)', { skip }, () => {
     const pod = testPod(await render(['--set', 'tests.image.repository=localhost:5000/bb', '--set', 'tests.image.tag=t1', '--set', 'tests.timeoutSeconds=3', '--set', 'service.ports.health=9444']));
     const c = pod.spec.containers[0]!;
     assert.equal(c.image, 'localhost:5000/bb:t1');
-    assert.deepEqual(c.command, ['wget', '-q', '-O', '-', '-T', '3', 'http://openshell-gateway.openshell.svc:9444/readyz']);
+    assert.deepEqual(c.command, ['wget', '-q', '-O', '-', 'http://openshell-gateway.openshell.svc:9444/readyz']);
+    assert.equal(pod.spec.activeDeadlineSeconds, 3);
     const digest = `sha256:${'a'.repeat(64)}`;
     assert.equal(testPod(await render(['--set', `tests.image.digest=${digest}`])).spec.containers[0]!.image, `docker.io/library/busybox@${digest}`);
     const none = await render(['--set', 'tests.enabled=false']);

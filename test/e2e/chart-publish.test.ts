@@ -7,7 +7,7 @@
 // deploys on a real API server (kwok: simulated nodes, nothing runs; the real
 // node runs it in realnode-chart.test.ts).
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -15,30 +15,12 @@ import { parse } from 'yaml';
 import { CHART_DIR, DEV_VALUES } from '../../scripts/lib/bootstrap.ts';
 import { chartMeta } from '../../scripts/lib/chart.ts';
 import { templateArgs, VARIANTS } from '../chart/support/helm.ts';
-import { pinSettings } from '../support/settings-env.ts';
-import { describeRun, FIXTURE_MANIFEST, forceDown, kitCopy, kubectlOk, kwokTaskEnv, NODE, rmTree, runTask, taskEnv, tempDir, uniqueName, type TaskRun } from '../support/e2e.ts';
+import { runPublish } from '../support/publish.ts';
+import { describeRun, FIXTURE_MANIFEST, forceDown, kubectlOk, kwokTaskEnv, rmTree, runTask, tempDir, uniqueName, type TaskRun } from '../support/e2e.ts';
 import { missingRegistry, missingTools } from '../support/requires.ts';
 
 const REGISTRY_HOST = process.env.OPENSHELL_TEST_REGISTRY ?? 'localhost:5000';
 const T = { timeout: 180_000 };
-
-/** The publish task as a process (mise runs `node scripts/k8s-chart/publish.ts`), every setting pinned. */
-export function runPublish(args: string[], home: string, extra: Record<string, string> = {}): Promise<TaskRun> {
-  const start = performance.now();
-  return new Promise((resolve) => {
-    const child = spawn(NODE, [join(kitCopy(), 'scripts', 'k8s-chart', 'publish.ts'), ...args], {
-      cwd: kitCopy(),
-      env: pinSettings(taskEnv(home, extra)),
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 120_000,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.on('close', (code) => resolve({ task: 'k8s:chart:publish', args, code: code ?? 1, stdout, stderr, out: stdout + stderr, ms: performance.now() - start }));
-  });
-}
 
 function helm(args: string[], timeoutMs = 120_000) {
   const r = spawnSync('helm', args, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 32 * 1024 * 1024 });
