@@ -155,7 +155,8 @@ build_one() {
       github.com/containernetworking/plugins/plugins/meta/firewall ;;
     # chart-testing (ct lint, ct install); its yamllint and yamale come from Debian and PyPI (.ci/run).
     ct) EXTRA_LDFLAGS="-X github.com/helm/chart-testing/v3/ct/cmd.Version=$CT_VERSION" go_install ct "$CT_VERSION" github.com/helm/chart-testing/v3 ct=github.com/helm/chart-testing/v3/ct ;;
-    yamale) py_install yamale "$YAMALE_VERSION" yamale==$YAMALE_VERSION yamllint==$YAMLLINT_VERSION -- yamale yamllint ;;
+    # Both pins in the directory name: changing either rebuilds.
+    yamale) py_install yamale "$YAMALE_VERSION-yamllint-$YAMLLINT_VERSION" yamale==$YAMALE_VERSION yamllint==$YAMLLINT_VERSION -- yamale yamllint ;;
     agent-sandbox) go_install agent-sandbox "$AGENT_SANDBOX_VERSION" sigs.k8s.io/agent-sandbox \
       sigs.k8s.io/agent-sandbox/cmd/agent-sandbox-controller ;;
     *) log "unknown tool: $1 (known: kube-new kube-old etcd kwok helm skaffold k3d ct yamale containerd runc cni agent-sandbox)"; return 2 ;;
