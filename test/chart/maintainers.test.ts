@@ -1,6 +1,6 @@
 // What chart maintainers' tooling reads: Chart.yaml's maintainers and Artifact
 // Hub annotations, the `helm test` hook, and chart-testing's `ct lint` (the
-// binary built from its Go module by .ci/tools/build.sh, with .ci/ct/ct.yaml)
+// binary built from its Go module by .ci/tools/build.sh, with .ct/ct.yaml)
 // over every ci/*-values.yaml.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -91,14 +91,15 @@ function run(cmd: string, args: string[]): Promise<{ code: number; out: string }
 }
 
 describe('chart-testing: ct lint', { skip: missingTools('ct', 'yamale', 'yamllint', 'helm') }, () => {
-  test('ct lint --config .ci/ct/ct.yaml --charts deploy/helm/openshell passes and lints the chart with every ci/*-values.yaml', { timeout: 180_000 }, async () => {
-    const r = await run('ct', ['lint', '--config', '.ci/ct/ct.yaml', '--charts', 'deploy/helm/openshell', '--debug']);
+  test('ct lint --charts deploy/helm/openshell passes and lints the chart with every ci/*-values.yaml', { timeout: 180_000 }, async () => {
+    // As a maintainer runs it from the repository root: ct finds .ct/ct.yaml itself (its schema path below comes from there).
+    const r = await run('ct', ['lint', '--charts', 'deploy/helm/openshell', '--debug']);
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /All charts linted successfully/);
     // Chart.yaml against the schema (yamale), then yamllint on it and on every values file.
-    assert.match(r.out, />>> yamale --schema \.ci\/ct\/chart_schema\.yaml deploy\/helm\/openshell\/Chart\.yaml/);
+    assert.match(r.out, />>> yamale --schema \.ct\/chart_schema\.yaml deploy\/helm\/openshell\/Chart\.yaml/);
     const linted = [...r.out.matchAll(/>>> helm lint deploy\/helm\/openshell --values deploy\/helm\/openshell\/ci\/(\S+)/g)].map((m) => m[1]);
-    const yamllinted = [...r.out.matchAll(/>>> yamllint --config-file \.ci\/ct\/lintconf\.yaml deploy\/helm\/openshell\/(\S+)/g)].map((m) => m[1]);
+    const yamllinted = [...r.out.matchAll(/>>> yamllint --config-file \.ct\/lintconf\.yaml deploy\/helm\/openshell\/(\S+)/g)].map((m) => m[1]);
     const ciFiles = Object.values(CI_VARIANTS).map((f) => f.split('/').pop()!).sort();
     assert.ok(ciFiles.length >= 7, ciFiles.join(' '));
     assert.deepEqual([...linted].sort(), ciFiles, 'helm lint ran once per ci/*-values.yaml');
@@ -106,10 +107,10 @@ describe('chart-testing: ct lint', { skip: missingTools('ct', 'yamale', 'yamllin
   });
 
   test('the Chart.yaml schema ct lint applies (yamale) refuses a chart without maintainers', { timeout: 60_000 }, async () => {
-    const r = await run('yamale', ['--schema', '.ci/ct/chart_schema.yaml', join('test', 'fixtures', 'chart-yaml', 'no-maintainers.yaml')]);
+    const r = await run('yamale', ['--schema', '.ct/chart_schema.yaml', join('test', 'fixtures', 'chart-yaml', 'no-maintainers.yaml')]);
     assert.notEqual(r.code, 0, r.out);
     assert.match(r.out, /maintainers: Required field missing/);
-    const ok = await run('yamale', ['--schema', '.ci/ct/chart_schema.yaml', 'deploy/helm/openshell/Chart.yaml']);
+    const ok = await run('yamale', ['--schema', '.ct/chart_schema.yaml', 'deploy/helm/openshell/Chart.yaml']);
     assert.equal(ok.code, 0, ok.out);
   });
 });

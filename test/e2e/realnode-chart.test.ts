@@ -136,7 +136,7 @@ describe('the chart on a real node with the real gateway: install from the pushe
       `tests.image.repository=${testImage.repository}`, `tests.image.tag=${testImage.tag}`,
     ].map((s) => `--set=${s}`).join(' ');
     const t0 = performance.now();
-    const r = spawnSync('ct', ['install', '--config', '.ci/ct/ct.yaml', '--chart-dirs', charts, '--charts', dir, '--helm-extra-set-args', set, '--helm-extra-args', '--timeout 300s'], {
+    const r = spawnSync('ct', ['install', '--config', '.ct/ct.yaml', '--chart-dirs', charts, '--charts', dir, '--helm-extra-set-args', set, '--helm-extra-args', '--timeout 300s'], {
       cwd: join(CHART_DIR, '..', '..', '..'),
       encoding: 'utf8',
       timeout: 900_000,
