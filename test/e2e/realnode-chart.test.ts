@@ -35,8 +35,8 @@ export const CT_INSTALL_LEFT_OUT: Record<string, string> = {
   ha: 'an external PostgreSQL and its URI Secret (openshell-postgres)',
   ingress: 'the Gateway API CRDs (gateway.networking.k8s.io) and cert-manager',
   observability: "the Prometheus Operator's ServiceMonitor CRD",
-  oidc: 'an OIDC issuer the gateway can reach',
-  restricted: 'a pre-created credential key Secret (credentialStorage.existingSecret)',
+  oidc: 'an OIDC issuer (keycloak.example.com) and its CA ConfigMap (corporate-ca)',
+  restricted: 'image digests of the published images (a digest wins over --set tag), pre-created TLS and credential key Secrets, cluster-scoped RBAC applied by an admin (rbac.clusterRole=false)',
 };
 
 const skip = missingLoop() || missingTools('ct', 'yamale', 'yamllint') || missingBusybox() || (await missingRegistry(SHARED_REGISTRY));
