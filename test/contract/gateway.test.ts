@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -21,6 +21,7 @@ import { parse } from 'yaml';
 import { chartDir, CI_VARIANTS, devValues, helm, type K8sObject, parseObjects, repoRoot } from '../chart/support/helm.ts';
 import { missingTools } from '../support/requires.ts';
 import { Bed, type Container, missingBed, openshellBin, type PodSpec, runContainer } from './support/bed.ts';
+import { assertCredentialSecret, assertDenied, assertWorkspaceNamespace, assertPodFeatures, driverSettings, type DriverPodSpec, workspaceNamespace } from './support/driver-features.ts';
 
 const skip = missingTools('helm') || missingBed();
 
@@ -30,12 +31,18 @@ function controllerBin(): string | undefined {
   return existsSync(p) ? p : undefined;
 }
 const KUBE_VERSION = '1.36.3';
+const DRIVER_PROBES = ['tls-external', 'sidecar-proxy', 'spiffe', 'workspace-managed', 'workspace-operator', 'credential-kubernetes-secrets'];
 const ENTRYPOINT = '/usr/local/bin/openshell-gateway';
 
 /** Every values file the kit ships, as helm arguments. */
 function variants(): Record<string, string[]> {
   const v: Record<string, string[]> = { defaults: [], 'values.dev.yaml': ['-f', devValues] };
   for (const [name, file] of Object.entries(CI_VARIANTS)) v[`ci/${name}-values.yaml`] = ['-f', file];
+  // Variants whose settings show only in what the driver builds: run again with user auth off, so the real CLI
+  // can ask for a sandbox (and a provider) without an identity provider; the rest of the values stay as shipped.
+  for (const name of DRIVER_PROBES) v[`ci/${name}-values.yaml, users unauthenticated`] = ['-f', CI_VARIANTS[name] as string, '--set', 'auth.allowUnauthenticated=true'];
+  // Operator mode by a list of namespaces (the chart's mounted JSON file) instead of a label.
+  v['ci/workspace-operator-values.yaml by namespace list, users unauthenticated'] = ['-f', CI_VARIANTS['workspace-operator'] as string, '--set', 'workspaces.operator.namespaceLabel=', '--set', 'workspaces.operator.namespaces={team-listed}', '--set', 'auth.allowUnauthenticated=true'];
   const sk = parse(readFileSync(join(repoRoot, 'skaffold.yaml'), 'utf8')) as {
     deploy: { helm: { releases: { valuesFiles: string[]; setValueTemplates: Record<string, string> }[] } };
     profiles: { name: string; patches: { op: string; path: string; value: string }[] }[];
@@ -164,6 +171,33 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
         bed.kubectlOk(['-n', ns, 'create', 'secret', 'generic', serverName, `--from-file=tls.crt=${operatorPki}/server/tls.crt`, `--from-file=tls.key=${operatorPki}/server/tls.key`, `--from-file=ca.crt=${operatorPki}/ca.crt`]);
         bed.kubectlOk(['-n', sandboxNs, 'create', 'secret', 'generic', clientName, `--from-file=tls.crt=${operatorPki}/client/tls.crt`, `--from-file=tls.key=${operatorPki}/client/tls.key`, `--from-file=ca.crt=${operatorPki}/ca.crt`]);
       }
+      const secretVolume = (name: string) => ((pod.volumes ?? []).find((v) => v.name === name)?.secret as { secretName: string } | undefined)?.secretName;
+      // tls.clientCaSecretName: a CA Secret of its own (here the same operator CA that signed the client certificate).
+      const clientCaSecret = secretVolume('client-ca');
+      if (clientCaSecret) bed.kubectlOk(['-n', ns, 'create', 'secret', 'generic', clientCaSecret, `--from-file=ca.crt=${operatorPki}/ca.crt`]);
+      // tls.external: a certificate from another CA (standing in for a public one) for the external hostname.
+      const externalSecret = secretVolume('external-tls');
+      const externalName = JSON.parse(/^external_server_names = (\[.*\])$/m.exec(toml)?.[1] ?? '[]')[0] as string | undefined;
+      const externalPki = join(bed.dir, `${ns}-external-pki`);
+      if (externalSecret) {
+        assert.ok(externalName, 'an external certificate comes with its SNI names');
+        const g = spawnSync(join(bin, 'openshell-gateway'), ['generate-certs', '--output-dir', externalPki, '--server-san', externalName], { encoding: 'utf8', env: { ...process.env, HOME: bed.dir, XDG_CONFIG_HOME: join(bed.dir, 'xdg') } });
+        assert.equal(g.status, 0, g.stderr);
+        bed.kubectlOk(['-n', ns, 'create', 'secret', 'tls', externalSecret, `--cert=${externalPki}/server/tls.crt`, `--key=${externalPki}/server/tls.key`]);
+      }
+      // workspaces.operator.namespaceLabel: a namespace the platform team labelled as a workspace.
+      const workspaceLabel = /^operator_namespace_label = "(.+)"$/m.exec(toml)?.[1];
+      // A workspace name is at most 19 characters; in operator mode it is the namespace's name.
+      const labelledWorkspace = `${ns.split('-')[0]}-workspace`;
+      if (workspaceLabel) {
+        bed.kubectlOk(['create', 'namespace', labelledWorkspace]);
+        bed.kubectlOk(['label', 'namespace', labelledWorkspace, workspaceLabel]);
+      }
+      // workspaces.operator.namespaces: the listed namespaces exist (the platform team made them).
+      const workspaceList = (objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name.endsWith('-workspace-namespaces')) as (K8sObject & { data: Record<string, string> }) | undefined)?.data['namespaces.json'];
+      const listedWorkspaces = workspaceList ? (JSON.parse(workspaceList) as string[]) : [];
+      for (const w of listedWorkspaces) if (bed.kubectl(['get', 'namespace', w]).code !== 0) bed.kubectlOk(['create', 'namespace', w]);
+      const labelledCount = workspaceLabel ? bed.kubectlOk(['get', 'namespaces', '-l', workspaceLabel, '-o', 'name']).trim().split('\n').length : 0;
       const apply = (list: K8sObject[]) => {
         if (list.length === 0) return;
         const res = bed.kubectl(['apply', '--validate=strict', '-f', '-'], list.map((o) => JSON.stringify(o)).join('\n'));
@@ -218,6 +252,10 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
           tlsOn ? /TLS enabled/ : /TLS disabled/,
           // The gateway discovered the issuer and loaded its key (for https, trusting its private CA through SSL_CERT_FILE).
           ...(issuer ? [/JWKS keys loaded count=1/] : []),
+          // Operator mode by label: the driver's namespace watch (the chart's list/watch rule) found the labelled workspace.
+          // (its first list reports how many namespaces carry the label: this variant's and any earlier variant's).
+          ...(workspaceLabel ? [new RegExp(`operator namespace allowlist replaced from full relist total=${labelledCount}\\b`)] : []),
+          ...(listedWorkspaces.length ? [new RegExp(`operator namespace allowlist loaded from file path=/etc/openshell-workspaces/namespaces.json total=${listedWorkspaces.length}\\b`)] : []),
         ];
         for (const s of started) {
           assert.equal(bed.curl(`http://127.0.0.1:${s.ports.health}/healthz`).status, 200, '/healthz');
@@ -248,6 +286,16 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
           // Without the CA the certificate does not verify.
           const untrusted = bed.curl(`https://127.0.0.1:${s.ports.grpc}/`, ['--cert', clientCrt, '--key', clientKey]);
           assert.equal(untrusted.exit, 60, `an untrusted server certificate must fail verification: ${untrusted.stderr}`);
+          if (externalName) {
+            // By SNI: the external hostname gets the external certificate (its own CA verifies it, the internal CA does not).
+            const extCa = join(externalPki, 'ca.crt');
+            const resolve = ['--resolve', `${externalName}:${s.ports.grpc}:127.0.0.1`, '--cert', clientCrt, '--key', clientKey];
+            const ext = bed.curl(`https://${externalName}:${s.ports.grpc}/`, ['--cacert', extCa, ...resolve]);
+            assert.ok(ext.status > 0, `the external certificate for ${externalName}: ${ext.stderr}`);
+            const internal = bed.curl(`https://${externalName}:${s.ports.grpc}/`, ['--cacert', ca, ...resolve]);
+            // Both CAs come from generate-certs and share a subject name, so OpenSSL fails the signature check itself (35, "EVP lib") rather than the issuer lookup (60).
+            assert.ok(internal.status === 0 && (internal.exit === 60 || /EVP lib|certificate|verify/i.test(internal.stderr)), `the internal CA must not verify what the external hostname gets: exit ${internal.exit} ${internal.stderr}`);
+          }
           if (/^client_ca_path = /m.test(toml) && !/\[openshell\.gateway\.oidc\]/.test(toml)) {
             const noCert = bed.curl(`https://127.0.0.1:${s.ports.grpc}/`, ['--cacert', ca]);
             assert.equal(noCert.status, 0, 'without OIDC, a client without a certificate is refused at the handshake');
@@ -256,36 +304,95 @@ describe('contract: the real gateway runs every values file the kit ships', { sk
           assert.ok(bed.curl(`http://127.0.0.1:${s.ports.grpc}/`).status > 0);
         }
         if (/^allow_unauthenticated_users = true$/m.test(toml)) {
-          // Where users need no credentials (the dev values), ask the real CLI for a sandbox and read back what the
-          // driver made of the chart's settings: the Sandbox resource in the API server (no controller runs here,
-          // so it never becomes ready; the CLI's wait is cut short).
-          assert.ok(!tlsOn, 'unauthenticated variants are plaintext');
-          const cli = bed.spawnLogged(`${ns}-cli`, 'timeout', ['20', join(bin, 'openshell'), '--gateway-endpoint', `http://127.0.0.1:${s.ports.grpc}`, 'sandbox', 'create', '--name', 'contract', '--detach', '--no-tty'], { ...process.env, HOME: bed.dir, XDG_CONFIG_HOME: join(bed.dir, 'xdg'), OPENSHELL_TELEMETRY_ENABLED: 'false' });
+          // Where users need no credentials (the dev values, the driver probes), ask the real CLI for a sandbox and
+          // read back what the driver made of the chart's settings: the Sandbox resource in the API server (no
+          // controller runs here, so it never becomes ready; the CLI's wait is cut short). With TLS the CLI shows
+          // the sandbox client certificate (its mTLS bundle for a gateway at 127.0.0.1).
+          const xdg = join(bed.dir, `${ns}-xdg`);
+          if (tlsOn) {
+            // The CLI keys a bare endpoint's bundle by the endpoint, every character outside [A-Za-z0-9._-] made '_'.
+            const mtls = join(xdg, 'openshell/gateways', `${scheme}://127.0.0.1:${s.ports.grpc}`.replace(/[^A-Za-z0-9._-]/g, '_'), 'mtls');
+            mkdirSync(mtls, { recursive: true });
+            copyFileSync(ca, join(mtls, 'ca.crt'));
+            copyFileSync(clientCrt, join(mtls, 'tls.crt'));
+            copyFileSync(clientKey, join(mtls, 'tls.key'));
+          }
+          const cliEnv = { ...process.env, HOME: bed.dir, XDG_CONFIG_HOME: xdg, OPENSHELL_TELEMETRY_ENABLED: 'false' };
+          const endpoint = `${scheme}://127.0.0.1:${s.ports.grpc}`;
+          const settings = driverSettings(toml);
+          // Operator mode: the workspace is the namespace the platform team labelled; the gateway learns of it, then the CLI uses it.
+          const workspace = settings.k8s.workspace_mode !== 'operator' ? 'default' : workspaceLabel ? labelledWorkspace : (listedWorkspaces[0] as string);
+          if (workspace !== 'default') {
+            const w = bed.run('timeout', ['20', join(bin, 'openshell'), '--gateway-endpoint', endpoint, 'workspace', 'create', '--name', workspace], { env: cliEnv });
+            assert.equal(w.code, 0, `workspace create: ${w.stdout}${w.stderr}\ngateway: ${s.log().slice(-3000)}`);
+          }
+          const cli = bed.spawnLogged(`${ns}-cli`, 'timeout', ['20', join(bin, 'openshell'), '--gateway-endpoint', endpoint, '--workspace', workspace, 'sandbox', 'create', '--name', 'contract', '--detach', '--no-tty'], cliEnv);
+          const gatewayId = settings.k8s.gateway_id as string;
           let sandbox: SandboxObject | undefined;
           await bed.waitFor('the Sandbox the gateway creates', () => {
-            const list = JSON.parse(bed.kubectlOk(['-n', sandboxNs, 'get', 'sandboxes.agents.x-k8s.io', '-o', 'json'])) as { items: SandboxObject[] };
+            const list = JSON.parse(bed.kubectlOk(['get', 'sandboxes.agents.x-k8s.io', '-A', '-l', `openshell.ai/gateway-id=${gatewayId}`, '-o', 'json'])) as { items: SandboxObject[] };
             sandbox = list.items[0];
             return sandbox !== undefined;
           }, 20_000).catch((err: Error) => assert.fail(`${err.message}\nCLI: ${bed.logOf(`${ns}-cli`)}\ngateway: ${s.log()}`));
           cli.kill('SIGTERM');
           const sb = sandbox as SandboxObject;
+          const sbNamespace = (sb.metadata as { namespace?: string }).namespace as string;
+          assert.equal(sbNamespace, workspaceNamespace(settings.k8s, workspace), 'the sandbox lands in the workspace namespace the mode implies');
           const key = (k: string) => new RegExp(`^${k} = "(.*)"$`, 'm').exec(toml)?.[1];
           assert.equal(sb.apiVersion, 'agents.x-k8s.io/v1beta1');
           assert.equal(sb.metadata.labels['openshell.ai/gateway-id'], key('gateway_id'));
           const podSpec = sb.spec.podTemplate.spec;
           assert.equal(podSpec.serviceAccountName, key('service_account_name'));
-          const agent = podSpec.containers.find((c) => c.name === 'agent');
-          assert.equal(agent?.env?.find((e) => e.name === 'OPENSHELL_ENDPOINT')?.value, key('grpc_endpoint'));
-          assert.equal(agent?.env?.find((e) => e.name === 'OPENSHELL_TELEMETRY_ENABLED')?.value, 'false');
+          const env = (name: string) => podSpec.containers.flatMap((c) => c.env ?? []).find((e) => e.name === name)?.value;
+          assert.equal(env('OPENSHELL_ENDPOINT'), key('grpc_endpoint'));
+          assert.equal(env('OPENSHELL_TELEMETRY_ENABLED'), 'false');
           const method = key('supervisor_sideload_method');
           if (method === 'image-volume') {
             assert.deepEqual(podSpec.volumes.find((v) => v.image)?.image, { reference: key('supervisor_image'), pullPolicy: key('supervisor_image_pull_policy') });
           } else {
             assert.equal(podSpec.initContainers?.find((c) => c.image === key('supervisor_image'))?.image, key('supervisor_image'));
           }
-          assert.deepEqual(sb.spec.podTemplate.metadata?.labels ?? {}, {}, 'the driver puts no labels on the pod template (the NetworkPolicy selects the controller\'s)');
-          driverPod ??= { spec: podSpec, sa: podSpec.serviceAccountName };
-          createdSandbox ??= { namespace: sandboxNs, name: (sb.metadata as { name?: string }).name as string };
+          if (!settings.k8s.provider_spiffe_workload_api_socket_path) {
+            assert.deepEqual(sb.spec.podTemplate.metadata?.labels ?? {}, {}, 'the driver puts no labels on the pod template (the NetworkPolicy selects the controller\'s)');
+          }
+          const shown = assertPodFeatures(settings.k8s, podSpec as unknown as DriverPodSpec);
+          const gatewaySa = `system:serviceaccount:${ns}:${pod.serviceAccountName}`;
+          if (settings.k8s.workspace_mode === 'managed') {
+            // A workspace's life: a stored credential makes its namespace, deleting the workspace deletes it (guarded
+            // by the gateway-id label and UID). No namespace controller runs here, so it stays Terminating.
+            const osh = (...a: string[]) => {
+              const r = bed.run('timeout', ['20', join(bin, 'openshell'), '--gateway-endpoint', endpoint, ...a], { env: cliEnv });
+              assert.equal(r.code, 0, `openshell ${a.join(' ')}: ${r.stdout}${r.stderr}\ngateway: ${s.log().slice(-3000)}`);
+            };
+            const gone = `openshell-${gatewayId}-gone`;
+            osh('workspace', 'create', '--name', 'gone');
+            osh('--workspace', 'gone', 'provider', 'create', '--name', 'gone', '--type', 'generic', '--credential', 'API_KEY=x');
+            bed.kubectlOk(['get', 'namespace', gone]);
+            osh('--workspace', 'gone', 'provider', 'delete', 'gone');
+            osh('workspace', 'delete', 'gone');
+            const left = bed.kubectl(['get', 'namespace', gone, '-o', 'jsonpath={.metadata.deletionTimestamp}']);
+            assert.ok(left.code !== 0 || left.stdout !== '', `deleting the workspace deletes ${gone}`);
+            shown.push(`namespace ${gone} created and deleted with its workspace`);
+          }
+          if (settings.k8s.workspace_mode !== 'shared') {
+            shown.push(...assertWorkspaceNamespace(bed, settings.k8s, sbNamespace));
+            // Least privilege around what the driver just did: no other Secret, no reading Secrets in bulk, no other policy, no namespace edits.
+            shown.push(assertDenied(bed, gatewaySa, [['get', 'secrets/other', '-n', sbNamespace], ['list', 'secrets', '-A'], ['patch', 'networkpolicies/other', '-n', sbNamespace], ['update', 'namespaces'], ['delete', 'serviceaccounts', '-n', sbNamespace], ['update', 'sandboxes.agents.x-k8s.io/status', '-n', sbNamespace], ...(settings.k8s.operator_namespace_file ? [['get', 'namespaces/kube-system'], ['list', 'namespaces']] : [])]));
+          }
+          if (settings.credentialDrivers.includes('kubernetes-secrets')) {
+            // The CLI stores a provider credential; the driver writes it into a Secret (with the chart's Role).
+            const value = `contract-${randomBytes(6).toString('hex')}`;
+            const p = bed.run('timeout', ['20', join(bin, 'openshell'), '--gateway-endpoint', endpoint, 'provider', 'create', '--name', 'contract', '--type', 'generic', '--credential', `API_KEY=${value}`], { env: cliEnv });
+            assert.equal(p.code, 0, `provider create: ${p.stdout}${p.stderr}\ngateway: ${s.log().slice(-3000)}`);
+            assertCredentialSecret(bed, settings.credentialNamespace as string, value);
+            shown.push(assertDenied(bed, gatewaySa, [['list', 'secrets', '-n', settings.credentialNamespace as string], ['watch', 'secrets', '-n', settings.credentialNamespace as string], ['create', 'secrets', '-n', 'default']]));
+            shown.push(`provider credential in a Secret of ${settings.credentialNamespace}`);
+          }
+          if (shown.length) console.log(`  ${name}: ${shown.join('; ')}`);
+          if (sbNamespace === sandboxNs) {
+            driverPod ??= { spec: podSpec, sa: podSpec.serviceAccountName };
+            createdSandbox ??= { namespace: sandboxNs, name: (sb.metadata as { name?: string }).name as string };
+          }
         }
         const tlsArgs = tlsOn ? ['--cacert', ca, '--cert', clientCrt, '--key', clientKey] : [];
         // A gRPC call (unauthenticated Health) and an HTTP call, so the request metrics exist.

@@ -154,6 +154,7 @@ Every render passes through here (the workload template includes it). Each
 failure is one sentence saying what is wrong and what to set.
 */}}
 {{- define "openshell.validateValues" -}}
+{{- include "openshell.validateSecurityValues" . }}
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.database.external.enabled) }}
 {{- fail (printf "\n\nreplicaCount=%d needs an external database: the default SQLite file lives on a single pod's volume. Set database.external.enabled=true and database.external.secretName to a Secret holding a PostgreSQL URI (key %q), or set replicaCount=1." (int .Values.replicaCount) .Values.database.external.secretKey) }}
 {{- end }}
