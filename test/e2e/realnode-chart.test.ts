@@ -19,6 +19,7 @@ import { busyboxImage } from '../bed/images.ts';
 import { SHARED_REGISTRY } from '../bed/kit-node.ts';
 import { missingLoop, OpenShellLoop } from '../bed/openshell-loop.ts';
 import { busybox, describeRun, missingBusybox, rmTree, tempDir, uniqueName, waitUntil } from '../support/e2e.ts';
+import { CI_VARIANTS } from '../chart/support/helm.ts';
 import { missingRegistry, missingTools } from '../support/requires.ts';
 import { runPublish } from '../support/publish.ts';
 
@@ -30,8 +31,13 @@ const NS = 'openshell';
  * cannot install there: each needs something outside the chart that this node
  * does not have.
  */
-export const CT_INSTALL_VARIANTS = ['defaults', 'dev'];
+export const CT_INSTALL_VARIANTS = ['defaults', 'dev', 'spiffe', 'workspace-managed', 'workspace-operator'];
 export const CT_INSTALL_LEFT_OUT: Record<string, string> = {
+  'cert-manager': 'cert-manager (its CRDs and the letsencrypt ClusterIssuer)',
+  'credential-kubernetes-secrets': 'the namespace openshell-credentials its Role and Secrets go into',
+  'credential-vault': 'a Vault at vault.vault.svc:8200 with a kubernetes auth role',
+  'sidecar-proxy': 'a corporate proxy (proxy.corp.example.com) and its auth Secret corporate-proxy-auth',
+  'tls-external': "the operator's server, client, client-CA and external TLS Secrets",
   ha: 'an external PostgreSQL and its URI Secret (openshell-postgres)',
   ingress: 'the Gateway API CRDs (gateway.networking.k8s.io) and cert-manager',
   observability: "the Prometheus Operator's ServiceMonitor CRD",
@@ -117,19 +123,23 @@ describe('the chart on a real node with the real gateway: install from the pushe
   });
 
   test(`ct install: each installable ci/ variant (${CT_INSTALL_VARIANTS.join(', ')}) installed with --wait, helm test passing, removed`, T, async () => {
-    // A copy of the chart whose ci/ holds the variants this node can serve; see CT_INSTALL_LEFT_OUT for the rest.
+    // A copy of the chart whose ci/ holds the variants this node can serve; CT_INSTALL_LEFT_OUT names what each other one needs.
+    assert.deepEqual([...CT_INSTALL_VARIANTS, ...Object.keys(CT_INSTALL_LEFT_OUT)].sort(), Object.keys(CI_VARIANTS).sort(), 'every ci/ variant is installed or says why not');
     const charts = join(home, 'ct-charts');
     const dir = join(charts, 'openshell');
     cpSync(CHART_DIR, dir, { recursive: true });
     rmSync(join(dir, 'ci'), { recursive: true });
     mkdirSync(join(dir, 'ci'));
     for (const v of CT_INSTALL_VARIANTS) cpSync(join(CHART_DIR, 'ci', `${v}-values.yaml`), join(dir, 'ci', `${v}-values.yaml`));
-    // The defaults keep SQLite on a 1Gi claim: a hostPath volume the gateway's user may write (no provisioner on this node).
-    const data = join(home, 'ct-data');
-    mkdirSync(data);
-    chmodSync(data, 0o777);
-    const pv = { apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: 'realnode-chart-data' }, spec: { capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], persistentVolumeReclaimPolicy: 'Retain', hostPath: { path: data, type: 'Directory' } } };
-    assert.equal(loop.kubectl(['apply', '-f', '-'], JSON.stringify(pv)).status, 0);
+    // Variants that keep SQLite on a 1Gi claim each get a hostPath volume the gateway's user may write (no
+    // provisioner on this node; the binder picks these before the loop's larger, root-owned workspace volumes).
+    for (const v of CT_INSTALL_VARIANTS) {
+      const data = join(home, 'ct-data', v);
+      mkdirSync(data, { recursive: true });
+      chmodSync(data, 0o777);
+      const pv = { apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: `realnode-chart-${v}` }, spec: { capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], persistentVolumeReclaimPolicy: 'Retain', hostPath: { path: data, type: 'Directory' } } };
+      assert.equal(loop.kubectl(['apply', '-f', '-'], JSON.stringify(pv)).status, 0);
+    }
     const set = [
       'image.repository=openshell-registry:5000/openshell-gateway', 'image.tag=dev', 'image.pullPolicy=Always',
       'supervisor.image.repository=openshell-registry:5000/openshell-supervisor', 'supervisor.image.tag=dev',
