@@ -44,6 +44,27 @@ go_install() {
   echo "$dest"
 }
 
+# py_install NAME VERSION REQUIREMENT... -- COMMAND...: pinned PyPI packages in a
+# private virtualenv; the bin dir holds only COMMANDs (links into the venv), so
+# putting it on PATH never shadows the machine's python3 or pip.
+py_install() {
+  local name="$1" version="$2"; shift 2
+  local reqs=() dest="$CACHE/bin/$name-$version"
+  while [[ $# -gt 0 && "$1" != -- ]]; do reqs+=("$1"); shift; done
+  shift
+  if [[ -f "$dest/.complete" ]]; then echo "$dest"; return; fi
+  log "installing ${reqs[*]} (PyPI)"
+  local start=$SECONDS venv="$CACHE/venv/$name-$version"
+  rm -rf "$dest" "$venv"; mkdir -p "$dest"
+  python3 -m venv "$venv" >&2
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "${reqs[@]}" >&2
+  local cmd
+  for cmd in "$@"; do ln -s "$venv/bin/$cmd" "$dest/$cmd"; done
+  touch "$dest/.complete"
+  log "installed $name $version in $((SECONDS - start))s"
+  echo "$dest"
+}
+
 # directives GOMOD: the replace and exclude directives of a go.mod, one per
 # line, without those whose target is a local directory.
 directives() {
@@ -132,9 +153,13 @@ build_one() {
       github.com/containernetworking/plugins/plugins/main/bridge github.com/containernetworking/plugins/plugins/ipam/host-local \
       github.com/containernetworking/plugins/plugins/main/loopback github.com/containernetworking/plugins/plugins/meta/portmap \
       github.com/containernetworking/plugins/plugins/meta/firewall ;;
+    # chart-testing (ct lint, ct install); its yamllint and yamale come from Debian and PyPI (.ci/run).
+    ct) EXTRA_LDFLAGS="-X github.com/helm/chart-testing/v3/ct/cmd.Version=$CT_VERSION" go_install ct "$CT_VERSION" github.com/helm/chart-testing/v3 ct=github.com/helm/chart-testing/v3/ct ;;
+    # Both pins in the directory name: changing either rebuilds.
+    yamale) py_install yamale "$YAMALE_VERSION-yamllint-$YAMLLINT_VERSION" yamale==$YAMALE_VERSION yamllint==$YAMLLINT_VERSION -- yamale yamllint ;;
     agent-sandbox) go_install agent-sandbox "$AGENT_SANDBOX_VERSION" sigs.k8s.io/agent-sandbox \
       sigs.k8s.io/agent-sandbox/cmd/agent-sandbox-controller ;;
-    *) log "unknown tool: $1 (known: kube-new kube-old etcd kwok helm skaffold k3d containerd runc cni agent-sandbox)"; return 2 ;;
+    *) log "unknown tool: $1 (known: kube-new kube-old etcd kwok helm skaffold k3d ct yamale containerd runc cni agent-sandbox)"; return 2 ;;
   esac
 }
 

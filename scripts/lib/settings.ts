@@ -55,6 +55,10 @@ export interface Settings {
   kubeBinDir: string;
   /** kwok provider: kwokctl's work directory (clusters/<name>: config, pki, logs, pids). */
   kwokDir: string;
+  /** k8s:chart:publish: where the chart goes (oci://host[:port]/path; '' = the dev registry's oci://localhost:<port>/charts), its version and appVersion ('' = Chart.yaml's). */
+  chartRegistry: string;
+  chartVersion: string;
+  chartAppVersion: string;
   /** Each setting as given (before validation), and where it came from, for status. */
   given: Record<string, string>;
   origin: Record<string, 'default' | '.env' | 'environment'>;
@@ -112,7 +116,15 @@ export const SETTINGS: SettingSpec[] = [
   { name: 'OPENSHELL_DEV_SUPERVISOR_BUILD_COMMAND', default: SUPERVISOR_BUILD_COMMAND, describe: 'Command `k8s:dev:sync` and `k8s:dev:sideload` run in the OpenShell checkout to build the supervisor; it must be static (it runs inside any sandbox image): glibc with +crt-static, as upstream builds it without musl' },
   { name: 'OPENSHELL_DEV_KUBE_BIN_DIR', default: '', describe: 'Test bed (kwok provider): directory holding kube-apiserver, kube-controller-manager and kube-scheduler (default: where kube-apiserver is on PATH)' },
   { name: 'OPENSHELL_DEV_KWOK_DIR', default: '~/.kwok', describe: 'Test bed (kwok provider): kwokctl\'s work directory (clusters/<name> holds config, certificates, logs and pids)' },
+  { name: 'OPENSHELL_CHART_REGISTRY', default: '', describe: '`k8s:chart:publish`: the OCI registry and path the chart is pushed to, e.g. oci://ghcr.io/nvidia/openshell/charts (default: the dev registry, oci://localhost:<OPENSHELL_DEV_REGISTRY_PORT>/charts; localhost is spoken to over plain HTTP)' },
+  { name: 'OPENSHELL_CHART_VERSION', default: '', describe: '`k8s:chart:publish`: the chart version, SemVer 2 without a leading v (default: Chart.yaml\'s version)' },
+  { name: 'OPENSHELL_CHART_APP_VERSION', default: '', describe: '`k8s:chart:publish`: the appVersion, the OpenShell release whose images the chart runs, SemVer without a leading v (default: Chart.yaml\'s appVersion)' },
 ];
+
+/** SemVer 2.0.0 (semver.org's regular expression): Helm's rule for chart versions. */
+export const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
+/** An OCI registry and repository path as helm push takes it: oci://host[:port][/path]. */
+export const OCI_REGISTRY = /^oci:\/\/(?:[a-zA-Z0-9](?:[-a-zA-Z0-9.]*[a-zA-Z0-9])?|\[[0-9a-fA-F:]+\])(?::\d{1,5})?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*\/?$/;
 
 export function agentSandboxManifestUrl(version: string): string {
   return `https://github.com/kubernetes-sigs/agent-sandbox/releases/download/${version}/manifest.yaml`;
@@ -297,6 +309,15 @@ export function loadSettings(opts: LoadOptions = {}): Settings {
     bad('OPENSHELL_DEV_KWOK_DIR', kwokDirRaw, 'must be the path of a directory (it is created if absent)');
   }
 
+  const chartRegistry = get('OPENSHELL_CHART_REGISTRY').trim();
+  if (chartRegistry !== '' && !OCI_REGISTRY.test(chartRegistry)) {
+    bad('OPENSHELL_CHART_REGISTRY', chartRegistry, 'must be oci://<host>[:<port>][/<path>] with a lower-case path, such as oci://ghcr.io/nvidia/openshell/charts, or empty for the dev registry');
+  }
+  const chartVersion = get('OPENSHELL_CHART_VERSION').trim();
+  if (chartVersion !== '' && !SEMVER.test(chartVersion)) bad('OPENSHELL_CHART_VERSION', chartVersion, 'must be a SemVer 2 version without a leading v, such as 0.2.0 or 0.2.0-rc.1, or empty for Chart.yaml\'s');
+  const chartAppVersion = get('OPENSHELL_CHART_APP_VERSION').trim();
+  if (chartAppVersion !== '' && !SEMVER.test(chartAppVersion)) bad('OPENSHELL_CHART_APP_VERSION', chartAppVersion, 'must be a SemVer version without a leading v (an OpenShell release, the image tag), such as 0.0.37, or empty for Chart.yaml\'s');
+
   return {
     cluster,
     agents,
@@ -327,6 +348,9 @@ export function loadSettings(opts: LoadOptions = {}): Settings {
     sandboxImage,
     sandboxSelector,
     supervisorBuildCommand,
+    chartRegistry,
+    chartVersion,
+    chartAppVersion,
     kubeBinDir,
     kwokDir,
     given,

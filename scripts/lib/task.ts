@@ -38,6 +38,8 @@ export class UserError extends Error {
 
 export interface TaskDefinition {
   name: string;
+  /** The mise task's full name when it is not k8s:dev:<name> (e.g. k8s:chart:publish). */
+  task?: string;
   summary: string;
   /** Extra flags: name → help text; string-valued when `value` is set. */
   flags?: Record<string, { help: string; value?: boolean }>;
@@ -98,7 +100,7 @@ export function parseFlags(def: TaskDefinition, argv: string[]): Flags & { help:
 
 export function usage(def: TaskDefinition): string {
   const tail = def.passthrough ? ` [-- arguments for ${def.passthrough}]` : '';
-  const lines = [`usage: mise run k8s:dev:${def.name} [flags]${tail}`, `  ${def.summary}`, '', '  --dry-run   print what would run and be applied, change nothing', '  --verbose   print every command and its exit status', '  -h, --help  print this help'];
+  const lines = [`usage: mise run ${def.task ?? `k8s:dev:${def.name}`} [flags]${tail}`, `  ${def.summary}`, '', '  --dry-run   print what would run and be applied, change nothing', '  --verbose   print every command and its exit status', '  -h, --help  print this help'];
   for (const [name, f] of Object.entries(def.flags ?? {})) lines.push(`  --${name}${f.value ? ' VALUE' : ''}   ${f.help}`);
   if (def.passthrough) lines.push('', `  Any other argument, and everything after \`--\`, goes to ${def.passthrough}.`);
   return lines.join('\n');

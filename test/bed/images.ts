@@ -7,7 +7,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, symlinkSync, mkdirSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const APPLETS = ['sh', 'echo', 'sleep', 'cat', 'ls', 'id', 'touch', 'nc', 'date', 'hostname', 'true', 'false', 'tar', 'mkdir', 'env'];
+const APPLETS = ['sh', 'echo', 'sleep', 'cat', 'ls', 'id', 'touch', 'nc', 'date', 'hostname', 'true', 'false', 'tar', 'mkdir', 'env', 'wget'];
 
 function docker(args: string[], timeoutMs = 120_000): string {
   const r = spawnSync('docker', args, { encoding: 'utf8', timeout: timeoutMs });

@@ -172,6 +172,7 @@ const MODEL_PATHS: Record<string, string> = {
   'v1/ConfigMap': 'v1/ConfigMap',
   'v1/Secret': 'v1/Secret',
   'v1/Namespace': 'v1/Namespace',
+  'v1/Pod': 'v1/Pod',
   'policy/v1/PodDisruptionBudget': 'policy/v1/PodDisruptionBudget',
   'networking.k8s.io/v1/NetworkPolicy': 'networking.k8s.io/v1/NetworkPolicy',
   'rbac.authorization.k8s.io/v1/Role': 'rbac.authorization.k8s.io/v1/Role',

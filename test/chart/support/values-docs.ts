@@ -166,6 +166,13 @@ const rules: Record<string, Schema> = {
   'upstreamProxy.authSecret.key': { type: 'string', pattern: '^[-._a-zA-Z0-9]{0,253}$' },
   'providerTokenGrants.spiffe.workloadApiSocketPath': { type: 'string', pattern: '^/[^/\\s]+(/[^/\\s]+)+$' },
   ...platformRules,
+  // helm test hook (templates/tests/)
+  'tests.image.repository': { type: 'string', minLength: 1 },
+  'tests.image.tag': { type: 'string', minLength: 1 },
+  'tests.image.digest': DIGEST,
+  'tests.image.pullPolicy': PULL_POLICY,
+  'tests.timeoutSeconds': { type: 'integer', minimum: 1 },
+  'tests.resources': RESOURCES,
 };
 
 export interface ValueDoc {
