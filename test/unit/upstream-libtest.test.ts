@@ -49,8 +49,41 @@ test('a failure is cut to its panic, without the backtrace hint; without a panic
   assert.equal(f.get('canonical_main_exit'), 'only output, no panic');
 });
 
-test('a listed test without a result line: timeout when the run was killed, else not run', () => {
+test('a listed test without a result line: timeout (with what was stuck) when the run was killed, else not run', () => {
   const listed = ['gateway_smoke', 'never_reported'];
-  assert.deepEqual(results('smoke', listed, RUN, true).map((r) => r.outcome), ['pass', 'timeout']);
+  const killed = results('smoke', listed, RUN, true, 'pod x container agent: ImagePullBackOff');
+  assert.deepEqual(killed.map((r) => r.outcome), ['pass', 'timeout']);
+  assert.match(killed[1]!.why, /time limit[\s\S]*ImagePullBackOff/);
   assert.deepEqual(results('smoke', listed, RUN, false).map((r) => r.outcome), ['pass', 'not run']);
+});
+
+const SHOWN = `
+running 2 tests
+test corporate_proxy ... ok
+test silent ... ok
+
+successes:
+
+---- corporate_proxy stdout ----
+Skipping corporate proxy test: fixture mode is disabled
+
+---- silent stdout ----
+
+successes:
+    corporate_proxy
+    silent
+
+test result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s
+`;
+
+test('a pass that only said "Skipping ..." (--show-output), or a known silent gate, is a skip, not coverage', () => {
+  const r = results('t', ['corporate_proxy', 'silent'], SHOWN, false, '', { silent: 'returns unless OPENSHELL_E2E_DRIVER=podman' });
+  assert.deepEqual(
+    r.map((x) => [x.outcome, x.why]),
+    [
+      ['skip', 'the test returned early: Skipping corporate proxy test: fixture mode is disabled'],
+      ['skip', 'the test returned early: returns unless OPENSHELL_E2E_DRIVER=podman'],
+    ],
+  );
+  assert.deepEqual(results('t', ['silent'], SHOWN, false).map((x) => x.outcome), ['pass']);
 });

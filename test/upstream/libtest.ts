@@ -1,12 +1,13 @@
 // Running one Rust test executable (libtest's default harness) and reading its
 // plain output: which tests it holds (`--list`), how each ended (`test NAME ...
-// ok|FAILED|ignored`), and for a failure the panic libtest prints in its
+// ok|FAILED|ignored`), for a failure the panic libtest prints in its
 // `---- NAME stdout ----` section (the test's captured output, so no
-// --nocapture).
+// --nocapture), and, with --show-output, a passing test that only said
+// "Skipping ..." and returned (upstream's tests gate themselves that way).
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 
-export type Outcome = 'pass' | 'fail' | 'ignored' | 'timeout' | 'not run';
+export type Outcome = 'pass' | 'skip' | 'fail' | 'ignored' | 'timeout' | 'not run';
 
 export interface TestResult {
   target: string;
@@ -36,37 +37,62 @@ export function parseOutcomes(out: string): Map<string, { outcome: Outcome; why:
   return seen;
 }
 
-/**
- * libtest's `---- NAME stdout ----` sections, each cut to the panic: from the
- * `panicked at` line on, without the backtrace hint, at most `maxLines` lines.
- * A section without a panic keeps its last lines (the test's own output).
- */
-export function parseFailures(out: string, maxLines = 12): Map<string, string> {
-  const sections = new Map<string, string>();
-  const re = /^---- (\S+) stdout ----$/gm;
-  const heads = [...out.matchAll(re)];
+/** libtest's `---- NAME stdout ----` sections (failures; successes too with --show-output): name → lines. */
+export function parseSections(out: string): Map<string, string[]> {
+  const sections = new Map<string, string[]>();
+  const heads = [...out.matchAll(/^---- (\S+) stdout ----$/gm)];
   heads.forEach((h, i) => {
     const start = h.index + h[0].length;
     const end = i + 1 < heads.length ? heads[i + 1]!.index : out.length;
     const tail = out.slice(start, end);
-    const stop = tail.search(/^(failures:|test result:)/m);
-    const body = (stop >= 0 ? tail.slice(0, stop) : tail).split('\n');
-    const at = body.findIndex((l) => /panicked at /.test(l));
-    const lines = (at >= 0 ? body.slice(at) : body.slice(-maxLines))
-      .filter((l) => l.trim() !== '' && !l.startsWith('note: run with `RUST_BACKTRACE'));
-    sections.set(h[1]!, lines.slice(0, maxLines).join('\n'));
+    const stop = tail.search(/^(successes:|failures:|test result:)/m);
+    sections.set(h[1]!, (stop >= 0 ? tail.slice(0, stop) : tail).split('\n'));
   });
   return sections;
 }
 
-/** Results of a finished (or killed) run, one per listed test. */
-export function results(target: string, listed: string[], out: string, timedOut: boolean): TestResult[] {
+/**
+ * Each section cut to the panic: from the `panicked at` line on, without the
+ * backtrace hint, at most `maxLines` lines. A section without a panic keeps its
+ * last lines (the test's own output).
+ */
+export function parseFailures(out: string, maxLines = 12): Map<string, string> {
+  const sections = new Map<string, string>();
+  for (const [name, body] of parseSections(out)) {
+    const at = body.findIndex((l) => /panicked at /.test(l));
+    const lines = (at >= 0 ? body.slice(at) : body.slice(-maxLines))
+      .filter((l) => l.trim() !== '' && !l.startsWith('note: run with `RUST_BACKTRACE'));
+    sections.set(name, lines.slice(0, maxLines).join('\n'));
+  }
+  return sections;
+}
+
+/** The "Skipping ..." line a passing test printed before returning, if any. */
+export function selfSkip(lines: string[] | undefined): string | undefined {
+  return lines?.map((l) => l.trim()).find((l) => /^skipping\b/i.test(l));
+}
+
+/**
+ * Results of a finished (or killed) run, one per listed test. `silentGates`
+ * names tests known to return early without a word under this run's settings
+ * (test → why), so that their "ok" is not read as coverage.
+ */
+export function results(target: string, listed: string[], out: string, timedOut: boolean, timeoutWhy = '', silentGates: Record<string, string> = {}): TestResult[] {
   const outcomes = parseOutcomes(out);
   const failures = parseFailures(out);
-  return listed.map((test) => {
+  const sections = parseSections(out);
+  return listed.map((test): TestResult => {
     const o = outcomes.get(test);
-    if (!o) return { target, test, outcome: timedOut ? 'timeout' : 'not run', why: timedOut ? 'the executable was killed at its time limit before this test ended' : 'no result line (the executable exited early; see the log)' };
-    return { target, test, outcome: o.outcome, why: o.outcome === 'fail' ? (failures.get(test) ?? '') : o.why };
+    if (!o) {
+      if (!timedOut) return { target, test, outcome: 'not run', why: 'no result line (the executable exited early; see the log)' };
+      return { target, test, outcome: 'timeout', why: ['the executable was killed at its time limit before this test ended', timeoutWhy].filter(Boolean).join('\n') };
+    }
+    if (o.outcome === 'fail') return { target, test, outcome: 'fail', why: failures.get(test) ?? '' };
+    if (o.outcome === 'pass') {
+      const said = selfSkip(sections.get(test)) ?? silentGates[test];
+      if (said) return { target, test, outcome: 'skip', why: `the test returned early: ${said}` };
+    }
+    return { target, test, outcome: o.outcome, why: o.why };
   });
 }
 
@@ -81,7 +107,7 @@ export interface Run {
  * Run `exe args`, appending its output to `logFile`; SIGTERM (then SIGKILL) to
  * its process group after `timeoutMs`. `abort` kills it early (Ctrl+C).
  */
-export function runExecutable(exe: string, args: string[], env: NodeJS.ProcessEnv, cwd: string, logFile: string, timeoutMs: number, abort: AbortSignal): Promise<Run> {
+export function runExecutable(exe: string, args: string[], env: NodeJS.ProcessEnv, cwd: string, logFile: string, timeoutMs: number, abort: AbortSignal, beforeKill: () => void = () => {}): Promise<Run> {
   const start = performance.now();
   return new Promise((resolve) => {
     const log = createWriteStream(logFile, { flags: 'a' });
@@ -110,6 +136,7 @@ export function runExecutable(exe: string, args: string[], env: NodeJS.ProcessEn
     };
     const timer = setTimeout(() => {
       timedOut = true;
+      beforeKill(); // while the tests' sandboxes still exist
       kill();
     }, timeoutMs);
     abort.addEventListener('abort', kill, { once: true });

@@ -10,7 +10,7 @@ export function report(rows: TestResult[], t: { setupMs: Record<string, number>;
   const lines = [
     '# Upstream Kubernetes e2e (e2e/rust, features e2e,e2e-kubernetes) against the kit\'s chart on the real node',
     '',
-    `${count('pass')} passed, ${count('fail')} failed, ${count('ignored')} ignored, ${count('timeout')} timed out, ${count('not run')} not run — ${rows.length} tests; sandbox image ${t.sandboxImage}`,
+    `${count('pass')} passed, ${count('skip')} returned early (gated off by the test itself), ${count('fail')} failed, ${count('ignored')} ignored (#[ignore] upstream), ${count('timeout')} timed out, ${count('not run')} not run — ${rows.length} tests; sandbox image ${t.sandboxImage}`,
     '',
     `Setup: ${Object.entries(t.setupMs).map(([k, v]) => `${k} ${s(v)}`).join('; ')}. Tests ${s(t.testsMs)}. Total ${s(t.totalMs)}.`,
     '',

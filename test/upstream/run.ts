@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { missingLoop, OpenShellLoop } from '../bed/openshell-loop.ts';
 import { freePort, KIT_ROOT, tempDir } from '../support/e2e.ts';
 import { which } from '../support/requires.ts';
+import { SILENT_GATES } from './gates.ts';
 import { parseList, results, runExecutable, type TestResult } from './libtest.ts';
 import { report } from './report.ts';
 import { StaticProvisioner } from './volumes.ts';
@@ -32,7 +33,7 @@ const LOCK = '/tmp/realnode.lock';
 const NS = 'openshell'; // the kit's default namespace, release and sandbox namespace
 const REPORT = join(KIT_ROOT, 'test', 'upstream', 'last-run.md');
 /** Per executable; upstream's harness waits up to 600s for one sandbox, too long for a hold of the node. */
-const TIMEOUT_S = Number(process.env.OPENSHELL_UPSTREAM_TEST_TIMEOUT ?? 420);
+const TIMEOUT_S = Number(process.env.OPENSHELL_UPSTREAM_TEST_TIMEOUT ?? 300);
 /** The order: the gateway's health and one sandbox first (if those fail, the rest will say why the same way). */
 const FIRST = ['readyz_health', 'smoke'];
 
@@ -54,7 +55,8 @@ function build(script: string, what: string): string {
 
 function missingParts(): false | string {
   const loop = missingLoop();
-  if (loop) return loop;
+  // Another test's node: wait for it on the lock (checked again there).
+  if (loop && !loop.startsWith('another real node runs')) return loop;
   if (!existsSync(join(KIT_ROOT, '..', 'shared', 'openshell', 'e2e', 'rust', 'Cargo.toml')) && !process.env.OPENSHELL_SRC) {
     const main = spawnSync('git', ['-C', KIT_ROOT, 'rev-parse', '--path-format=absolute', '--git-common-dir'], { encoding: 'utf8' }).stdout.trim();
     if (!existsSync(join(main, '..', '..', 'shared', 'openshell', 'e2e', 'rust', 'Cargo.toml'))) return 'needs the OpenShell source with e2e/rust (../shared/openshell beside the repository, or OPENSHELL_SRC)';
@@ -117,8 +119,31 @@ function registerPlaintextGateway(configHome: string, name: string, endpoint: st
   writeFileSync(join(configHome, 'openshell', 'active_gateway'), name);
 }
 
+/** Why the sandbox pods in the namespace are not running (container waiting reasons), for a timeout's report. */
+function sandboxPodsWaiting(loop: OpenShellLoop): string {
+  const r = loop.node.kubectl(['-n', NS, 'get', 'pods', '-o', 'json'], undefined, 20_000);
+  if (r.status !== 0) return `(kubectl get pods: ${r.stderr.trim()})`;
+  type Status = { name: string; state?: { waiting?: { reason?: string; message?: string } } };
+  const pods = (JSON.parse(r.stdout) as { items: { metadata: { name: string }; status: { containerStatuses?: Status[]; initContainerStatuses?: Status[] } }[] }).items;
+  const lines = pods.flatMap((p) =>
+    [...(p.status.initContainerStatuses ?? []), ...(p.status.containerStatuses ?? [])]
+      .filter((c) => c.state?.waiting)
+      .map((c) => `pod ${p.metadata.name} container ${c.name}: ${c.state!.waiting!.reason ?? ''} ${(c.state!.waiting!.message ?? '').slice(0, 300)}`.trim()),
+  );
+  return lines.length > 0 ? lines.slice(0, 4).join('\n') : '(no sandbox pod was waiting)';
+}
+
+/** `openshell sandbox delete` for every sandbox the gateway lists. */
+function deleteAllSandboxes(env: NodeJS.ProcessEnv): void {
+  const cli = env.OPENSHELL_BIN!;
+  const names = spawnSync(cli, ['sandbox', 'list', '--names'], { encoding: 'utf8', env, timeout: 30_000 }).stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+  for (const name of names) spawnSync(cli, ['sandbox', 'delete', name], { encoding: 'utf8', env, timeout: 60_000 });
+}
+
 /** Phase 2 (holding the node lock): install, reach, run, report, tear down. */
 async function locked(tests: string, image: string, want: string[]): Promise<number> {
+  const missing = missingLoop();
+  if (missing) skip(`${missing} (after taking ${LOCK}: a node not started under the lock)`);
   const t0 = performance.now();
   const home = tempDir('upstream-e2e');
   // Every target's full output, kept after the run beside the report.
@@ -224,10 +249,15 @@ async function locked(tests: string, image: string, want: string[]): Promise<num
       const exe = join(tests, 'bin', target);
       const listed = parseList(spawnSync(exe, ['--list'], { encoding: 'utf8', env, cwd: srcDir }).stdout);
       const logFile = join(logs, `${target}.log`);
-      const run = await runExecutable(exe, [], env, srcDir, logFile, TIMEOUT_S * 1000, abort.signal);
-      const got = results(target, listed, run.out, run.timedOut);
+      let stuck = '';
+      const run = await runExecutable(exe, ['--show-output'], env, srcDir, logFile, TIMEOUT_S * 1000, abort.signal, () => {
+        stuck = sandboxPodsWaiting(loop);
+      });
+      const got = results(target, listed, run.out, run.timedOut, stuck, SILENT_GATES);
+      // A killed executable's guards never ran: its sandboxes would linger into the next target.
+      if (run.timedOut) deleteAllSandboxes(env);
       rows.push(...got);
-      const counts = ['pass', 'fail', 'ignored', 'timeout', 'not run'].map((o) => `${got.filter((g) => g.outcome === o).length} ${o}`).join(', ');
+      const counts = ['pass', 'skip', 'fail', 'ignored', 'timeout', 'not run'].map((o) => `${got.filter((g) => g.outcome === o).length} ${o}`).join(', ');
       log(`${target}: ${counts} (${(run.ms / 1000).toFixed(0)}s)`);
       for (const g of got.filter((g) => g.outcome === 'fail')) log(`  FAIL ${g.test}: ${g.why.split('\n').slice(0, 3).join(' | ')}`);
     }
