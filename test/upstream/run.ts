@@ -96,6 +96,7 @@ interface Forward {
 async function portForward(kubectl: string, kubeconfig: string, target: string, remote: string, logFile: string): Promise<Forward> {
   const port = await freePort();
   const proc = spawn(kubectl, ['--kubeconfig', kubeconfig, '-n', NS, 'port-forward', target, `${port}:${remote}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  process.once('exit', () => proc.kill('SIGKILL'));
   proc.stdout!.on('data', (d: Buffer) => appendFileSync(logFile, d));
   proc.stderr!.on('data', (d: Buffer) => appendFileSync(logFile, d));
   for (let i = 0; i < 60; i++) {
@@ -160,8 +161,11 @@ async function locked(tests: string, image: string, want: string[]): Promise<num
       log('teardown: port-forwards, provisioner, node, registry');
       for (const f of forwards) f.proc.kill();
       provisioner?.stop();
-      await loop.stop().catch((e: unknown) => log(`node teardown: ${String(e)}`));
+      await loop.node.down().catch((e: unknown) => log(`node teardown: ${String(e)}`));
+      // Ctrl+C reached the registry too (our process group): its exit may be gone already, so do not wait on it forever.
+      await Promise.race([loop.registry.stop(), new Promise((r) => setTimeout(r, 5000))]);
       rmSync(home, { recursive: true, force: true });
+      log('torn down');
     })());
   let interrupted = false;
   process.on('SIGINT', () => {
@@ -261,7 +265,7 @@ async function locked(tests: string, image: string, want: string[]): Promise<num
       log(`${target}: ${counts} (${(run.ms / 1000).toFixed(0)}s)`);
       for (const g of got.filter((g) => g.outcome === 'fail')) log(`  FAIL ${g.test}: ${g.why.split('\n').slice(0, 3).join(' | ')}`);
     }
-    const md = report(rows, { setupMs, testsMs: performance.now() - testsStart, totalMs: performance.now() - t0, sandboxImage });
+    const md = report(rows, { setupMs, testsMs: performance.now() - testsStart, totalMs: performance.now() - t0, sandboxImage, interrupted: abort.signal.aborted });
     writeFileSync(REPORT, md);
     console.log('\n' + md);
     log(`report: ${REPORT} (full output per target: ${logs}/)`);
