@@ -295,7 +295,8 @@ export class PrivateRegistry {
   async stop(): Promise<void> {
     const child = this.child;
     this.child = undefined;
-    if (!child || child.exitCode !== null) return;
+    // Gone already: exited, or killed by a signal (Ctrl+C reaches it too; then exitCode stays null).
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       child.once('exit', () => resolve());
       child.kill('SIGKILL');
