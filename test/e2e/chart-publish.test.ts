@@ -16,7 +16,7 @@ import { CHART_DIR, DEV_VALUES } from '../../scripts/lib/bootstrap.ts';
 import { chartMeta } from '../../scripts/lib/chart.ts';
 import { templateArgs, VARIANTS } from '../chart/support/helm.ts';
 import { runPublish } from '../support/publish.ts';
-import { describeRun, FIXTURE_MANIFEST, forceDown, kubectlOk, kwokTaskEnv, rmTree, runTask, tempDir, uniqueName, type TaskRun } from '../support/e2e.ts';
+import { describeRun, forceDown, kubectlOk, kwokClusterWithCrds, rmTree, tempDir, uniqueName, type TaskRun } from '../support/e2e.ts';
 import { missingRegistry, missingTools } from '../support/requires.ts';
 
 const REGISTRY_HOST = process.env.OPENSHELL_TEST_REGISTRY ?? 'localhost:5000';
@@ -124,19 +124,12 @@ describe(`k8s:chart:publish to the test bed's registry (${REGISTRY_HOST})`, { sk
 describe('helm install from the pushed artifact (kwok: a real API server, simulated nodes)', { skip: skip || missingTools('kwokctl', 'kwok', 'etcd', 'kubectl', 'kube-apiserver') }, () => {
   const chart = chartMeta();
   const repo = `openshell-e2e/${uniqueName('install')}`;
-  const cluster = uniqueName('e2e-chart');
   let home = '';
   let env: NodeJS.ProcessEnv = {};
   let kc = '';
 
   before(async () => {
-    home = tempDir('chart-install');
-    kc = join(home, 'kubeconfig.yaml');
-    env = kwokTaskEnv(home, cluster);
-    const up = await runTask('up', [], env, { timeoutMs: 180_000 });
-    assert.equal(up.code, 0, describeRun(up));
-    kubectlOk(kc, ['apply', '--server-side', '-f', FIXTURE_MANIFEST]);
-    kubectlOk(kc, ['wait', '--for=condition=Established', 'crd/sandboxes.agents.x-k8s.io', '--timeout=60s']);
+    ({ home, kc, env } = await kwokClusterWithCrds('chart-install'));
   });
   after(async () => {
     if (home) await forceDown(env);

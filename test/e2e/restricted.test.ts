@@ -5,29 +5,21 @@
 // reaches Running. As a control, a privileged pod is rejected there.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CHART_DIR, DEV_VALUES } from '../../scripts/lib/bootstrap.ts';
-import { describeRun, FIXTURE_MANIFEST, forceDown, kubectl, kubectlOk, kwokTaskEnv, rmTree, runTask, tempDir, uniqueName } from '../support/e2e.ts';
+import { forceDown, kubectl, kubectlOk, kwokClusterWithCrds, rmTree } from '../support/e2e.ts';
 import { missingTools } from '../support/requires.ts';
 
 const NS = 'locked-down';
 const T = { timeout: 180_000 };
 
 describe('restricted Pod Security Standard on a real API server (kwok; stand-in agent-sandbox, no controller runs; the real node proves pods run: realnode-kit)', { skip: missingTools('kwokctl', 'kwok', 'etcd', 'kubectl', 'helm', 'kube-apiserver') }, () => {
-  const cluster = uniqueName('e2e-restricted');
   let home = '';
   let env: NodeJS.ProcessEnv = {};
   let kc = '';
 
   before(async () => {
-    home = tempDir('restricted');
-    kc = join(home, 'kubeconfig.yaml');
-    env = kwokTaskEnv(home, cluster);
-    const up = await runTask('up', [], env, { timeoutMs: 180_000 });
-    assert.equal(up.code, 0, describeRun(up));
-    kubectlOk(kc, ['apply', '--server-side', '-f', FIXTURE_MANIFEST]);
-    kubectlOk(kc, ['wait', '--for=condition=Established', 'crd/sandboxes.agents.x-k8s.io', '--timeout=60s']);
+    ({ home, kc, env } = await kwokClusterWithCrds('restricted'));
     kubectlOk(kc, ['create', 'namespace', NS]);
     kubectlOk(kc, [
       'label',

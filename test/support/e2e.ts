@@ -8,6 +8,7 @@
 // `sync` stages binaries in <kit>/.build/bin and reads <kit>/.env, so a test
 // never puts fixture binaries into a contributor's .build/bin and a
 // contributor's .env never reaches a test.
+import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -322,4 +323,19 @@ export async function startPrivateRegistry(dir: string): Promise<PrivateRegistry
 
 export function rmTree(path: string | undefined): void {
   if (path) rmSync(path, { recursive: true, force: true });
+}
+
+/**
+ * A kwok cluster made by the kit's `up` in a fresh home, with the fixture
+ * agent-sandbox CRDs applied and Established: what a chart install on kwok needs.
+ */
+export async function kwokClusterWithCrds(what: string): Promise<{ home: string; kc: string; env: NodeJS.ProcessEnv }> {
+  const home = tempDir(what);
+  const kc = join(home, 'kubeconfig.yaml');
+  const env = kwokTaskEnv(home, uniqueName(`e2e-${what}`));
+  const up = await runTask('up', [], env, { timeoutMs: 180_000 });
+  assert.equal(up.code, 0, describeRun(up));
+  kubectlOk(kc, ['apply', '--server-side', '-f', FIXTURE_MANIFEST]);
+  kubectlOk(kc, ['wait', '--for=condition=Established', 'crd/sandboxes.agents.x-k8s.io', '--timeout=60s']);
+  return { home, kc, env };
 }
