@@ -31,7 +31,7 @@ const NS = 'openshell';
  * cannot install there: each needs something outside the chart that this node
  * does not have.
  */
-export const CT_INSTALL_VARIANTS = ['defaults', 'dev', 'spiffe', 'workspace-managed', 'workspace-operator'];
+export const CT_INSTALL_VARIANTS = ['defaults', 'dev', 'gvisor', 'kata', 'sandbox-pods', 'spiffe', 'workspace-managed', 'workspace-operator'];
 export const CT_INSTALL_LEFT_OUT: Record<string, string> = {
   'cert-manager': 'cert-manager (its CRDs and the letsencrypt ClusterIssuer)',
   'credential-kubernetes-secrets': 'the namespace openshell-credentials its Role and Secrets go into',
@@ -39,6 +39,8 @@ export const CT_INSTALL_LEFT_OUT: Record<string, string> = {
   'sidecar-proxy': 'a corporate proxy (proxy.corp.example.com) and its auth Secret corporate-proxy-auth',
   'tls-external': "the operator's server, client, client-CA and external TLS Secrets",
   ha: 'an external PostgreSQL and its URI Secret (openshell-postgres)',
+  autoscaling: 'an external PostgreSQL and its URI Secret (openshell-postgres), and a metrics server for the autoscaler',
+  openshift: "OpenShift: the Route API (route.openshift.io) and the restricted-v2 SCC that assigns the pods' UIDs (OpenShift mode fixes none)",
   ingress: 'the Gateway API CRDs (gateway.networking.k8s.io) and cert-manager',
   observability: "the Prometheus Operator's ServiceMonitor CRD",
   oidc: 'an OIDC issuer (keycloak.example.com) and its CA ConfigMap (corporate-ca)',
