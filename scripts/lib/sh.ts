@@ -12,10 +12,9 @@
 import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
 import { PassThrough } from 'node:stream';
-import { $, ProcessOutput } from 'zx';
+import { $ } from 'zx';
 import type { Logger } from './log.ts';
 
-export { ProcessOutput };
 
 export interface Ran {
   /** The command line as zx quoted it. */
@@ -101,8 +100,6 @@ export const $w = $({ spawn: via(true) as typeof $.spawn });
 export function configure(opts: { dryRun?: boolean; verbose?: boolean; log?: Logger }): void {
   Object.assign(state, opts);
 }
-
-export const isDryRun = () => state.dryRun;
 
 /** What failed last, for the error message: the command line and how it ended. */
 export const lastFailure = () => state.lastFailure;
